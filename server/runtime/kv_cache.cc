@@ -1,0 +1,103 @@
+#include "server/runtime/kv_cache.h"
+
+#include <cassert>
+
+#include "absl/strings/str_cat.h"
+
+namespace infer::runtime {
+
+BlockAllocator::BlockAllocator(int num_blocks) : refs_(num_blocks, 0) {
+  free_.reserve(num_blocks);
+  for (int b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
+}
+
+absl::Status BlockAllocator::Allocate(int32_t* block) {
+  if (free_.empty()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("KV cache is full: all ", refs_.size(), " blocks are in use"));
+  }
+  *block = free_.back();
+  free_.pop_back();
+  refs_[*block] = 1;
+  return absl::OkStatus();
+}
+
+void BlockAllocator::Ref(int32_t block) {
+  assert(refs_[block] > 0);
+  ++refs_[block];
+}
+
+void BlockAllocator::Unref(int32_t block) {
+  assert(refs_[block] > 0);
+  if (--refs_[block] == 0) free_.push_back(block);
+}
+
+PagedKvCache::PagedKvCache(kernels::Backend* backend, const KvCacheShape& shape)
+    : backend_(backend), shape_(shape), alloc_(shape.num_blocks) {
+  for (int l = 0; l < shape.num_layers; ++l) {
+    std::vector<int64_t> dims = {shape.num_blocks, shape.block_size, shape.num_kv_heads,
+                                 shape.head_dim};
+    k_.push_back(backend->Alloc(dims));
+    v_.push_back(backend->Alloc(dims));
+  }
+}
+
+int64_t PagedKvCache::BlockBytes(const KvCacheShape& s) {
+  return int64_t{2} * s.num_layers * s.block_size * s.num_kv_heads * s.head_dim * sizeof(float);
+}
+
+void PagedKvCache::CopyBlock(int32_t src, int32_t dst) {
+  for (int l = 0; l < shape_.num_layers; ++l) {
+    kernels::Tensor ks = k_[l].Rows(src, src + 1), kd = k_[l].Rows(dst, dst + 1);
+    kernels::Tensor vs = v_[l].Rows(src, src + 1), vd = v_[l].Rows(dst, dst + 1);
+    backend_->Copy(ks, kd);
+    backend_->Copy(vs, vd);
+  }
+}
+
+absl::Status PagedKvCache::Append(KvSequence& seq, int n, std::vector<int32_t>* slots) {
+  const int bs = shape_.block_size;
+  const int new_len = seq.length + n;
+  const int blocks_needed = (new_len + bs - 1) / bs;
+  const bool partial_last = seq.length % bs != 0;
+  const bool cow = n > 0 && partial_last && alloc_.ref_count(seq.blocks.back()) > 1;
+  const int fresh = blocks_needed - static_cast<int>(seq.blocks.size()) + (cow ? 1 : 0);
+  if (fresh > alloc_.num_free()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "KV cache is full: ", fresh, " blocks needed, ", alloc_.num_free(), " free of ",
+        alloc_.num_blocks()));
+  }
+  if (cow) {
+    int32_t copy;
+    absl::Status st = alloc_.Allocate(&copy);
+    if (!st.ok()) return st;
+    CopyBlock(seq.blocks.back(), copy);
+    alloc_.Unref(seq.blocks.back());
+    seq.blocks.back() = copy;
+  }
+  while (static_cast<int>(seq.blocks.size()) < blocks_needed) {
+    int32_t b;
+    absl::Status st = alloc_.Allocate(&b);
+    if (!st.ok()) return st;  // unreachable: counted above
+    seq.blocks.push_back(b);
+  }
+  slots->clear();
+  for (int pos = seq.length; pos < new_len; ++pos) {
+    slots->push_back(seq.blocks[pos / bs] * bs + pos % bs);
+  }
+  seq.length = new_len;
+  return absl::OkStatus();
+}
+
+void PagedKvCache::Fork(const KvSequence& src, KvSequence* dst) {
+  *dst = src;
+  for (int32_t b : dst->blocks) alloc_.Ref(b);
+}
+
+void PagedKvCache::Free(KvSequence& seq) {
+  for (int32_t b : seq.blocks) alloc_.Unref(b);
+  seq.blocks.clear();
+  seq.length = 0;
+}
+
+}  // namespace infer::runtime
