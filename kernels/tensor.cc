@@ -11,6 +11,7 @@ size_t DTypeSize(DType t) {
     case DType::kF16: return 2;
     case DType::kBF16: return 2;
     case DType::kI32: return 4;
+    case DType::kI64: return 8;
   }
   return 0;
 }
@@ -21,6 +22,7 @@ const char* DTypeName(DType t) {
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
     case DType::kI32: return "I32";
+    case DType::kI64: return "I64";
   }
   return "?";
 }

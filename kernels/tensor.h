@@ -10,7 +10,7 @@
 
 namespace infer::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI32 };
+enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64 };
 
 size_t DTypeSize(DType t);
 const char* DTypeName(DType t);

@@ -94,6 +94,15 @@ void PagedKvCache::Fork(const KvSequence& src, KvSequence* dst) {
   for (int32_t b : dst->blocks) alloc_.Ref(b);
 }
 
+void PagedKvCache::Truncate(KvSequence& seq, int length) {
+  const size_t keep = (length + shape_.block_size - 1) / shape_.block_size;
+  while (seq.blocks.size() > keep) {
+    alloc_.Unref(seq.blocks.back());
+    seq.blocks.pop_back();
+  }
+  seq.length = length;
+}
+
 void PagedKvCache::Free(KvSequence& seq) {
   for (int32_t b : seq.blocks) alloc_.Unref(b);
   seq.blocks.clear();

@@ -58,6 +58,9 @@ class PagedKvCache {
   absl::Status Append(KvSequence& seq, int n, std::vector<int32_t>* slots);
   // dst shares every block of src.
   void Fork(const KvSequence& src, KvSequence* dst);
+  // Shortens the sequence to `length` tokens, returning blocks it no longer needs (rollback of a
+  // failed step).
+  void Truncate(KvSequence& seq, int length);
   // Drops the sequence's references; its blocks return to the pool when unshared.
   void Free(KvSequence& seq);
 
