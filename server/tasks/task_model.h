@@ -1,0 +1,100 @@
+// One served model: its folder's architecture, tokenizer and defaults, with the text-level tasks
+// it can answer. This is what the service layer and the CLI call; it knows nothing of gRPC.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "server/model/registry.h"
+#include "server/runtime/generate.h"
+#include "server/runtime/lm_engine.h"
+#include "server/tasks/encoder_tasks.h"
+#include "server/tasks/zero_shot.h"
+#include "server/tokenizer/tokenizer.h"
+
+namespace infer::tasks {
+
+struct EmbedOptions {
+  std::optional<model::PoolingMode> pooling;  // default: the folder's pooling config, else mean
+  std::optional<bool> normalize;              // default: the folder's Normalize module
+};
+
+struct EmbedResult {
+  std::vector<std::vector<float>> vectors;
+  std::vector<int> token_counts;      // tokens used per input, after truncation
+  std::vector<size_t> truncated;      // tokens dropped per input
+};
+
+struct ClassifyResult {
+  std::vector<std::string> labels;    // id2label order
+  std::vector<ClassScores> scores;    // per input
+  std::vector<size_t> truncated;
+};
+
+enum class ZeroShotMethod { kAuto, kLanguageModel, kNli, kEmbedding };
+
+struct ZeroShotOptions {
+  ZeroShotMethod method = ZeroShotMethod::kAuto;  // auto: LM for decoders, NLI for encoders with
+                                                  // an entailment label, else embeddings
+  // LM: prompt "{text}" is replaced by the input; each label is scored as " " + label.
+  std::string lm_template = "{text} This example is";
+  bool length_normalize = true;
+  // NLI: "{}" is replaced by the label, as transformers' hypothesis_template.
+  std::string hypothesis_template = "This example is {}.";
+  bool multi_label = false;
+  double temperature = 0.05;  // embeddings: probs = softmax(cosine / temperature)
+};
+
+struct ZeroShotResult {
+  ZeroShotMethod method = ZeroShotMethod::kAuto;
+  ZeroShotScores scores;
+};
+
+class TaskModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<TaskModel>> Load(const std::string& folder,
+                                                         kernels::Backend* backend,
+                                                         const runtime::LmEngineOptions& lm = {});
+
+  const model::ModelInfo& info() const { return model_.info(); }
+  const std::string& path() const { return model_.path; }
+  bool causal() const { return lm_ != nullptr; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  runtime::LmEngine* lm() { return lm_.get(); }
+  model::EncoderModel* encoder() { return model_.encoder.get(); }
+  // The folder's generation_config.json merged over transformers' defaults, with EOS from the
+  // tokenizer when the folder names none.
+  const runtime::GenerationOptions& generation_defaults() const { return gen_defaults_; }
+
+  absl::StatusOr<runtime::GenerationResult> Generate(const std::string& prompt,
+                                                     const runtime::GenerationOptions& options,
+                                                     runtime::GenerateHooks hooks = {});
+  absl::StatusOr<EmbedResult> Embed(const std::vector<std::string>& texts,
+                                    const EmbedOptions& options = {});
+  // pairs: empty, or one second segment per text (NLI / sentence-pair classifiers).
+  absl::StatusOr<ClassifyResult> Classify(const std::vector<std::string>& texts,
+                                          const std::vector<std::string>& pairs = {});
+  absl::StatusOr<ZeroShotResult> ZeroShot(const std::string& text,
+                                          const std::vector<std::string>& labels,
+                                          const ZeroShotOptions& options = {});
+
+  // Longest input an encoder task accepts, in tokens.
+  int max_input_tokens() const;
+
+ private:
+  TaskModel() = default;
+  TokenizedInput Tokenize(const std::string& text, const std::string* pair, size_t* truncated) const;
+
+  model::LoadedModel model_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<runtime::LmEngine> lm_;
+  runtime::GenerationOptions gen_defaults_;
+};
+
+const char* ZeroShotMethodName(ZeroShotMethod m);
+
+}  // namespace infer::tasks
