@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -621,6 +623,281 @@ TEST(ModelFolderTest, FolderErrors) {
   EXPECT_EQ(OpenModelFolder(dir.path()).status().code(), absl::StatusCode::kUnimplemented);
   dir.Write("model.safetensors", Safetensors({kA}));
   EXPECT_TRUE(OpenModelFolder(dir.path()).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The golden model folders (tests/golden/make_golden.py): names and shapes follow config.json.
+
+using Shapes = std::map<std::string, std::vector<int64_t>>;
+
+std::string GoldenModel(const std::string& name) {
+  return std::string(INFER_GOLDEN_DIR) + "/models/" + name;
+}
+
+int64_t Cfg(const json& cfg, const char* key) {
+  absl::StatusOr<int64_t> v = RequirePositiveInt(cfg, key);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : 0;
+}
+
+// Every expected tensor reads as float32 with its shape and finite values, and the store holds
+// exactly these names.
+void ExpectExactly(const WeightStore& store, const Shapes& want) {
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : want) {
+    names.push_back(name);
+    absl::StatusOr<std::vector<float>> v = store.ReadF32(name, shape);
+    ASSERT_TRUE(v.ok()) << v.status();
+    for (float x : *v) ASSERT_TRUE(std::isfinite(x)) << name;
+  }
+  EXPECT_EQ(store.Names(), names);
+}
+
+Shapes Gpt2Shapes(const json& cfg, const std::string& prefix) {
+  const int64_t C = Cfg(cfg, "n_embd"), L = Cfg(cfg, "n_layer"), V = Cfg(cfg, "vocab_size"),
+                P = Cfg(cfg, "n_positions");
+  const int64_t inner = *GetPositiveInt(cfg, "n_inner", 4 * C);
+  Shapes s = {{prefix + "wte.weight", {V, C}},
+              {prefix + "wpe.weight", {P, C}},
+              {prefix + "ln_f.weight", {C}},
+              {prefix + "ln_f.bias", {C}}};
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string h = prefix + "h." + std::to_string(l) + ".";
+    s[h + "ln_1.weight"] = {C};
+    s[h + "ln_1.bias"] = {C};
+    s[h + "attn.c_attn.weight"] = {C, 3 * C};  // Conv1D: [in, out]
+    s[h + "attn.c_attn.bias"] = {3 * C};
+    s[h + "attn.c_proj.weight"] = {C, C};
+    s[h + "attn.c_proj.bias"] = {C};
+    s[h + "ln_2.weight"] = {C};
+    s[h + "ln_2.bias"] = {C};
+    s[h + "mlp.c_fc.weight"] = {C, inner};
+    s[h + "mlp.c_fc.bias"] = {inner};
+    s[h + "mlp.c_proj.weight"] = {inner, C};
+    s[h + "mlp.c_proj.bias"] = {C};
+  }
+  return s;
+}
+
+// BERT and RoBERTa share the encoder layout.
+Shapes BertShapes(const json& cfg, const std::string& prefix) {
+  const int64_t H = Cfg(cfg, "hidden_size"), L = Cfg(cfg, "num_hidden_layers"),
+                I = Cfg(cfg, "intermediate_size"), V = Cfg(cfg, "vocab_size"),
+                P = Cfg(cfg, "max_position_embeddings"), T = Cfg(cfg, "type_vocab_size");
+  const std::string e = prefix + "embeddings.";
+  Shapes s = {{e + "word_embeddings.weight", {V, H}},
+              {e + "position_embeddings.weight", {P, H}},
+              {e + "token_type_embeddings.weight", {T, H}},
+              {e + "LayerNorm.weight", {H}},
+              {e + "LayerNorm.bias", {H}}};
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string b = prefix + "encoder.layer." + std::to_string(l) + ".";
+    for (const char* qkv : {"query", "key", "value"}) {
+      s[b + "attention.self." + qkv + ".weight"] = {H, H};
+      s[b + "attention.self." + qkv + ".bias"] = {H};
+    }
+    s[b + "attention.output.dense.weight"] = {H, H};
+    s[b + "attention.output.dense.bias"] = {H};
+    s[b + "attention.output.LayerNorm.weight"] = {H};
+    s[b + "attention.output.LayerNorm.bias"] = {H};
+    s[b + "intermediate.dense.weight"] = {I, H};
+    s[b + "intermediate.dense.bias"] = {I};
+    s[b + "output.dense.weight"] = {H, I};
+    s[b + "output.dense.bias"] = {H};
+    s[b + "output.LayerNorm.weight"] = {H};
+    s[b + "output.LayerNorm.bias"] = {H};
+  }
+  return s;
+}
+
+absl::StatusOr<ModelFolder> OpenGolden(const std::string& name) {
+  return OpenModelFolder(GoldenModel(name));
+}
+
+TEST(GoldenFoldersTest, Gpt2Variants) {
+  absl::StatusOr<ModelFolder> ref = OpenGolden("gpt2");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const std::vector<std::string> prefixes = {"transformer.", ""};
+  const std::pair<const char*, DType> variants[] = {{"gpt2", DType::kF32},
+                                                    {"gpt2-sharded", DType::kF32},
+                                                    {"gpt2-bf16", DType::kBF16},
+                                                    {"gpt2-f16", DType::kF16}};
+  for (const auto& [name, dtype] : variants) {
+    SCOPED_TRACE(name);
+    absl::StatusOr<ModelFolder> f = OpenGolden(name);
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_EQ(f->model_type, "gpt2");
+    EXPECT_THAT(f->architectures, ::testing::Contains("GPT2LMHeadModel"));
+    EXPECT_TRUE(f->generation_config.has_value());
+    EXPECT_FALSE(f->pooling.has_value());
+    absl::StatusOr<std::string> prefix = f->weights.DetectPrefix("wte.weight", prefixes);
+    ASSERT_TRUE(prefix.ok()) << prefix.status();
+    EXPECT_EQ(*prefix, "transformer.");
+    ExpectExactly(f->weights, Gpt2Shapes(f->config, *prefix));
+    for (const std::string& n : f->weights.Names()) {
+      EXPECT_EQ(f->weights.Find(n)->dtype, dtype) << n;
+    }
+    EXPECT_EQ(f->weights.PrimaryFloatDType(), dtype);
+
+    // Against the float32 folder: identical (f32, sharded), round-to-nearest-even (bf16), within
+    // half an f16 ulp (f16).
+    int64_t differ = 0;
+    for (const std::string& n : ref->weights.Names()) {
+      std::vector<int64_t> shape;
+      absl::StatusOr<std::vector<float>> want = ref->weights.ReadAnyF32(n, &shape);
+      absl::StatusOr<std::vector<float>> got = f->weights.ReadF32(n, shape);
+      ASSERT_TRUE(want.ok() && got.ok()) << n;
+      for (size_t i = 0; i < want->size(); ++i) {
+        const float w = (*want)[i], g = (*got)[i];
+        differ += (w != g);
+        if (dtype == DType::kF32) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(g), std::bit_cast<uint32_t>(w)) << n << "[" << i << "]";
+        } else if (dtype == DType::kBF16) {
+          const uint32_t bits = std::bit_cast<uint32_t>(w);
+          const uint32_t rne = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+          ASSERT_EQ(std::bit_cast<uint32_t>(g), rne) << n << "[" << i << "] " << w << " " << g;
+        } else {
+          ASSERT_LE(std::fabs(g - w), std::fabs(w) * std::ldexp(1.0f, -11) + std::ldexp(1.0f, -25))
+              << n << "[" << i << "] " << w << " " << g;
+        }
+      }
+    }
+    if (dtype == DType::kF32) {
+      EXPECT_EQ(differ, 0);
+    } else {
+      EXPECT_GT(differ, 0);  // the 16-bit folders really are rounded
+    }
+  }
+}
+
+TEST(GoldenFoldersTest, Gpt2ShardedUsesTheIndex) {
+  absl::StatusOr<WeightStore> s = WeightStore::Open(GoldenModel("gpt2-sharded"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<json> index =
+      LoadJsonFile(GoldenModel("gpt2-sharded") + "/model.safetensors.index.json");
+  ASSERT_TRUE(index.ok()) << index.status();
+  std::set<std::string> shards;
+  for (auto it = (*index)["weight_map"].begin(); it != (*index)["weight_map"].end(); ++it) {
+    shards.insert(it.value().get<std::string>());
+    EXPECT_THAT(s->FileOf(it.key()), ::testing::EndsWith("/" + it.value().get<std::string>()));
+  }
+  EXPECT_GT(shards.size(), 1u);
+  EXPECT_EQ(s->files().size(), shards.size());
+  EXPECT_EQ(s->size(), (*index)["weight_map"].size());
+}
+
+TEST(GoldenFoldersTest, BertClassifier) {
+  absl::StatusOr<ModelFolder> f = OpenGolden("bert");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->model_type, "bert");
+  EXPECT_THAT(f->architectures, ::testing::ElementsAre("BertForSequenceClassification"));
+  EXPECT_FALSE(f->pooling.has_value());
+  std::vector<std::string> prefixes = {"bert.", ""};
+  absl::StatusOr<std::string> prefix =
+      f->weights.DetectPrefix("embeddings.word_embeddings.weight", prefixes);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_EQ(*prefix, "bert.");
+  absl::StatusOr<std::map<int64_t, std::string>> labels = GetIntMap(f->config, "id2label");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  ASSERT_EQ(labels->size(), 3u);
+  EXPECT_EQ(labels->at(0), "contradiction");
+  EXPECT_EQ(labels->at(2), "entailment");
+  const int64_t H = Cfg(f->config, "hidden_size"), N = static_cast<int64_t>(labels->size());
+  Shapes want = BertShapes(f->config, *prefix);
+  want["bert.pooler.dense.weight"] = {H, H};
+  want["bert.pooler.dense.bias"] = {H};
+  want["classifier.weight"] = {N, H};
+  want["classifier.bias"] = {N};
+  ExpectExactly(f->weights, want);
+}
+
+TEST(GoldenFoldersTest, BertEmbedWithPooling) {
+  absl::StatusOr<ModelFolder> f = OpenGolden("bert-embed");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->model_type, "bert");
+  EXPECT_THAT(f->architectures, ::testing::ElementsAre("BertModel"));
+  // A bare BertModel checkpoint: no "bert." prefix.
+  std::vector<std::string> prefixes = {"bert.", ""};
+  absl::StatusOr<std::string> prefix =
+      f->weights.DetectPrefix("embeddings.word_embeddings.weight", prefixes);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_EQ(*prefix, "");
+  const int64_t H = Cfg(f->config, "hidden_size");
+  Shapes want = BertShapes(f->config, *prefix);
+  want["pooler.dense.weight"] = {H, H};
+  want["pooler.dense.bias"] = {H};
+  ExpectExactly(f->weights, want);
+
+  ASSERT_TRUE(f->pooling.has_value());
+  EXPECT_EQ(f->pooling->mode, PoolingMode::kMean);
+  EXPECT_TRUE(f->pooling->normalize);
+  EXPECT_EQ(f->pooling->dimension, H);
+  EXPECT_EQ(f->pooling->max_seq_length, Cfg(f->config, "max_position_embeddings"));
+  EXPECT_EQ(f->pooling->do_lower_case, false);
+}
+
+TEST(GoldenFoldersTest, RobertaClassifier) {
+  absl::StatusOr<ModelFolder> f = OpenGolden("roberta");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->model_type, "roberta");
+  EXPECT_THAT(f->architectures, ::testing::ElementsAre("RobertaForSequenceClassification"));
+  std::vector<std::string> prefixes = {"roberta.", ""};
+  absl::StatusOr<std::string> prefix =
+      f->weights.DetectPrefix("embeddings.word_embeddings.weight", prefixes);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_EQ(*prefix, "roberta.");
+  absl::StatusOr<std::map<int64_t, std::string>> labels = GetIntMap(f->config, "id2label");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->at(1), "positive");
+  const int64_t H = Cfg(f->config, "hidden_size"), N = static_cast<int64_t>(labels->size());
+  Shapes want = BertShapes(f->config, *prefix);
+  want["classifier.dense.weight"] = {H, H};
+  want["classifier.dense.bias"] = {H};
+  want["classifier.out_proj.weight"] = {N, H};
+  want["classifier.out_proj.bias"] = {N};
+  ExpectExactly(f->weights, want);
+}
+
+TEST(GoldenFoldersTest, DistilBertClassifier) {
+  absl::StatusOr<ModelFolder> f = OpenGolden("distilbert");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->model_type, "distilbert");
+  EXPECT_THAT(f->architectures, ::testing::ElementsAre("DistilBertForSequenceClassification"));
+  EXPECT_EQ(*GetString(f->config, "problem_type", ""), "multi_label_classification");
+  absl::StatusOr<std::map<int64_t, std::string>> labels = GetIntMap(f->config, "id2label");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->size(), 4u);
+  EXPECT_EQ(labels->at(3), "legal");
+  EXPECT_EQ(ConfigHiddenSize(f->config), Cfg(f->config, "dim"));
+  const int64_t H = Cfg(f->config, "dim"), L = Cfg(f->config, "n_layers"),
+                I = Cfg(f->config, "hidden_dim"), V = Cfg(f->config, "vocab_size"),
+                P = Cfg(f->config, "max_position_embeddings"),
+                N = static_cast<int64_t>(labels->size());
+  const std::string e = "distilbert.embeddings.";
+  Shapes want = {{e + "word_embeddings.weight", {V, H}},
+                 {e + "position_embeddings.weight", {P, H}},
+                 {e + "LayerNorm.weight", {H}},
+                 {e + "LayerNorm.bias", {H}},
+                 {"pre_classifier.weight", {H, H}},
+                 {"pre_classifier.bias", {H}},
+                 {"classifier.weight", {N, H}},
+                 {"classifier.bias", {N}}};
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string b = "distilbert.transformer.layer." + std::to_string(l) + ".";
+    for (const char* lin : {"q_lin", "k_lin", "v_lin", "out_lin"}) {
+      want[b + "attention." + lin + ".weight"] = {H, H};
+      want[b + "attention." + lin + ".bias"] = {H};
+    }
+    want[b + "sa_layer_norm.weight"] = {H};
+    want[b + "sa_layer_norm.bias"] = {H};
+    want[b + "ffn.lin1.weight"] = {I, H};
+    want[b + "ffn.lin1.bias"] = {I};
+    want[b + "ffn.lin2.weight"] = {H, I};
+    want[b + "ffn.lin2.bias"] = {H};
+    want[b + "output_layer_norm.weight"] = {H};
+    want[b + "output_layer_norm.bias"] = {H};
+  }
+  ExpectExactly(f->weights, want);
 }
 
 }  // namespace
