@@ -275,6 +275,8 @@ absl::StatusOr<GenerationResult> RunBeamSearch(CausalLm& model, std::span<const 
     std::copy_n(out.logits.begin(), logits.size(), logits.begin());
   }
 
+  pool.ReleaseAll();  // the search is over: give the KV blocks back before the results go out
+
   // BeamSearchScorer.finalize
   if (!done) {
     for (const Beam& beam : beams) {

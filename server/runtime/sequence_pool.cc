@@ -2,8 +2,11 @@
 
 namespace infer::runtime {
 
-SequencePool::~SequencePool() {
+SequencePool::~SequencePool() { ReleaseAll(); }
+
+void SequencePool::ReleaseAll() {
   for (SeqId seq : live_) model_.Release(seq);
+  live_.clear();
 }
 
 absl::StatusOr<SeqId> SequencePool::New() {

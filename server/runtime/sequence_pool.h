@@ -21,6 +21,7 @@ class SequencePool {
   absl::StatusOr<SeqId> New();
   absl::StatusOr<SeqId> Fork(SeqId src);
   void Release(SeqId seq);  // no-op for a sequence this pool does not hold
+  void ReleaseAll();
   size_t live() const { return live_.size(); }
 
  private:

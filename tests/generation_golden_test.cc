@@ -1,0 +1,124 @@
+// Greedy, penalised, beam and contrastive generations of the golden GPT-2 folders against
+// transformers' model.generate (tests/golden/data/expected/generation.json): the same token ids,
+// and for beam search the same sequences_scores. Options are built the way the service builds them:
+// the folder's generation_config.json first, then the call's kwargs on top.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+
+#include "golden_util.h"
+#include "kernels/backend.h"
+#include "server/model/registry.h"
+#include "server/runtime/generate.h"
+#include "server/runtime/lm_engine.h"
+
+namespace infer {
+namespace {
+
+using runtime::GenerationOptions;
+
+struct Engine {
+  std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend();
+  std::unique_ptr<runtime::LmEngine> lm;
+};
+
+Engine* GetEngine(const std::string& model) {
+  static std::map<std::string, std::unique_ptr<Engine>> engines;
+  auto& e = engines[model];
+  if (!e) {
+    e = std::make_unique<Engine>();
+    auto m = model::LoadModel(testing::GoldenPath("models/" + model), e->backend.get());
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return nullptr;
+    runtime::LmEngineOptions o;
+    o.block_size = 16;
+    o.num_blocks = 256;
+    e->lm = std::make_unique<runtime::LmEngine>(std::move(m->decoder), e->backend.get(), o);
+  }
+  return e->lm ? e.get() : nullptr;
+}
+
+class GenerationGolden : public ::testing::TestWithParam<int> {};
+
+TEST(GenerationGoldenFile, HasEveryStrategy) {
+  nlohmann::json golden = testing::ReadGoldenJson("expected/generation.json");
+  std::map<std::string, int> modes;
+  for (const auto& c : golden["cases"]) {
+    GenerationOptions o;
+    ASSERT_TRUE(runtime::MergeGenerationConfigJson(c["kwargs"], &o).ok());
+    modes[runtime::DecodingModeName(runtime::ResolveDecodingMode(o))]++;
+  }
+  EXPECT_GT(modes["greedy"], 0);
+  EXPECT_GT(modes["beam_search"], 0);
+  EXPECT_GT(modes["contrastive_search"], 0);
+}
+
+TEST_P(GenerationGolden, MatchesTransformers) {
+  static const nlohmann::json golden = testing::ReadGoldenJson("expected/generation.json");
+  const int index = GetParam();
+  ASSERT_LT(index, static_cast<int>(golden["cases"].size()));
+  const nlohmann::json& c = golden["cases"][index];
+  const std::string model = c["model"];
+  SCOPED_TRACE(model + " " + c["name"].get<std::string>() + " " + c["kwargs"].dump());
+
+  Engine* engine = GetEngine(model);
+  ASSERT_NE(engine, nullptr);
+  auto defaults = runtime::LoadGenerationDefaults(testing::GoldenPath("models/" + model));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  GenerationOptions options = *defaults;
+  ASSERT_TRUE(runtime::MergeGenerationConfigJson(c["kwargs"], &options).ok());
+  options.logprobs = true;
+  const int32_t pad = c["kwargs"].value("pad_token_id", -1);
+  const int per_prompt = options.num_return_sequences;
+
+  const auto& prompts = c["prompt_ids"];
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    SCOPED_TRACE("prompt row " + std::to_string(p));
+    const std::vector<int32_t> prompt = prompts[p].get<std::vector<int32_t>>();
+    std::vector<runtime::TokenEvent> streamed;
+    runtime::GenerateHooks hooks;
+    hooks.on_token = [&](const runtime::TokenEvent& e) { streamed.push_back(e); };
+    auto result = runtime::Generate(*engine->lm, prompt, options, hooks);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(engine->lm->live_sequences(), 0) << "sequences left in the KV cache";
+    ASSERT_EQ(result->sequences.size(), static_cast<size_t>(per_prompt));
+
+    size_t streamed_count = 0;
+    for (int r = 0; r < per_prompt; ++r) {
+      const auto& got = result->sequences[r];
+      const auto want =
+          c["new_ids"][p * per_prompt + r].get<std::vector<int32_t>>();
+      // transformers pads finished rows of a batch; our sequences just end.
+      ASSERT_LE(got.tokens.size(), want.size());
+      std::vector<int32_t> head(want.begin(), want.begin() + got.tokens.size());
+      EXPECT_EQ(got.tokens, head) << "return sequence " << r;
+      for (size_t t = got.tokens.size(); t < want.size(); ++t)
+        EXPECT_EQ(want[t], pad) << "transformers generated more tokens at " << t;
+      EXPECT_EQ(got.logprobs.size(), got.tokens.size());
+      if (c.contains("sequences_scores")) {
+        const double want_score = c["sequences_scores"][p * per_prompt + r].get<double>();
+        EXPECT_NEAR(got.score, want_score, 1e-4 * std::max(1.0, std::fabs(want_score)));
+        double sum = 0.0;
+        for (float lp : got.logprobs) sum += lp;
+        // An eos-finished hypothesis' score divides its log-probability sum by its length ** lp.
+        const double lp = options.length_penalty;
+        const double expected_sum = got.score * std::pow(static_cast<double>(got.tokens.size()), lp);
+        EXPECT_NEAR(sum, expected_sum, 1e-3 * std::max(1.0, std::fabs(expected_sum)));
+      }
+      streamed_count += got.tokens.size();
+    }
+    EXPECT_EQ(streamed.size(), streamed_count) << "every token goes through on_token";
+  }
+}
+
+int CaseCount() {
+  std::ifstream in(testing::GoldenPath("expected/generation.json"));
+  if (!in) return 1;  // the test then fails reading the file
+  return static_cast<int>(nlohmann::json::parse(in)["cases"].size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GenerationGolden, ::testing::Range(0, CaseCount()));
+
+}  // namespace
+}  // namespace infer
