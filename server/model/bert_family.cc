@@ -262,9 +262,10 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
       } else {
         positions[b + i] = i;
       }
-      if (!batch.type_ids.empty()) {
+      // DistilBERT has no segment embeddings and, like transformers, ignores segment ids.
+      if (!batch.type_ids.empty() && family_ != Family::kDistilBert) {
         types[b + i] = batch.type_ids[b + i];
-        const int limit = family_ == Family::kDistilBert ? 1 : std::max(type_vocab_, 1);
+        const int limit = std::max(type_vocab_, 1);
         if (types[b + i] < 0 || types[b + i] >= limit) {
           return absl::InvalidArgumentError(absl::StrCat("token type id ", types[b + i],
                                                          " is outside [0, ", limit, ")"));
