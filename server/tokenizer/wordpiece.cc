@@ -1,0 +1,106 @@
+#include "server/tokenizer/wordpiece.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "server/tokenizer/absl_compat.h"
+#include "server/tokenizer/utf8.h"
+
+namespace infer::tokenizer {
+
+absl::StatusOr<std::unique_ptr<WordPieceModel>> WordPieceModel::Create(
+    std::vector<std::pair<std::string, int64_t>> vocab, WordPieceOptions options,
+    const std::string& source) {
+  std::unique_ptr<WordPieceModel> m(new WordPieceModel());
+  m->options_ = std::move(options);
+  for (auto& [token, id] : vocab) {
+    if (id < 0 || id > INT32_MAX) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": vocabulary id ", id, " of token '", token, "' is out of range"));
+    }
+    const auto id32 = static_cast<int32_t>(id);
+    if (!m->vocab_r_.emplace(id32, token).second) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": vocabulary id ", id,
+                                                     " is used by both '", m->vocab_r_[id32],
+                                                     "' and '", token, "'"));
+    }
+    if (!m->vocab_.emplace(token, id32).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": token '", token, "' appears twice in the vocabulary"));
+    }
+    m->max_id_ = std::max(m->max_id_, id32);
+  }
+  auto unk = m->vocab_.find(m->options_.unk_token);
+  if (unk == m->vocab_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": unk_token '", m->options_.unk_token, "' is not in the vocabulary"));
+  }
+  m->unk_id_ = unk->second;
+  return m;
+}
+
+std::optional<int32_t> WordPieceModel::TokenToId(std::string_view token) const {
+  auto it = vocab_.find(AsAbsl(token));
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* WordPieceModel::IdToToken(int32_t id) const {
+  auto it = vocab_r_.find(id);
+  return it == vocab_r_.end() ? nullptr : &it->second;
+}
+
+void WordPieceModel::Tokenize(std::string_view text, std::vector<Token>* out) const {
+  size_t chars = 0;
+  for (size_t p = 0; p < text.size(); p = AdvanceChars(text, p, 1)) ++chars;
+  if (chars > options_.max_input_chars_per_word) {
+    out->push_back(Token{unk_id_, options_.unk_token, 0, text.size()});
+    return;
+  }
+  const size_t first = out->size();
+  std::string candidate;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.size();
+    bool found = false;
+    while (start < end) {
+      candidate.clear();
+      if (start > 0) candidate = options_.continuing_subword_prefix;
+      candidate.append(text.substr(start, end - start));
+      if (auto it = vocab_.find(candidate); it != vocab_.end()) {
+        out->push_back(Token{it->second, candidate, start, end});
+        found = true;
+        break;
+      }
+      RetreatChars(text, &end, 1);
+    }
+    if (!found) {
+      out->resize(first);
+      out->push_back(Token{unk_id_, options_.unk_token, 0, text.size()});
+      return;
+    }
+    start = end;
+  }
+}
+
+std::string WordPieceDecoder::Piece(std::string_view token, size_t index) const {
+  std::string piece;
+  if (index == 0) {
+    piece = token;
+  } else if (token.substr(0, prefix_.size()) == prefix_) {
+    piece = token.substr(prefix_.size());
+  } else {
+    piece.push_back(' ');
+    piece.append(token);
+  }
+  if (cleanup_) {
+    // HF's decoders::wordpiece::cleanup, applied in this order, one replace after another.
+    static const std::pair<const char*, const char*> kSteps[] = {
+        {" .", "."},         {" ?", "?"},     {" !", "!"},   {" ,", ","},
+        {" ' ", "'"},        {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
+        {" 's", "'s"},       {" 've", "'ve"}, {" 're", "'re"}};
+    for (const auto& [from, to] : kSteps) piece = absl::StrReplaceAll(piece, {{from, to}});
+  }
+  return piece;
+}
+
+}  // namespace infer::tokenizer
