@@ -121,20 +121,11 @@ std::u32string ToLower(char32_t c) {
 }
 
 bool IsWordChar(char32_t c) {
-  // Rust regex \w: Alphabetic, marks, decimal digits, connector punctuation, join controls.
-  // Alphabetic is approximated by letters, letter numbers and the circled letters.
-  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  if (c == 0x200C || c == 0x200D) return true;
-  if (c >= 0x24B6 && c <= 0x24E9) return true;
-  switch (base::Category(c)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
-      return true;
-    default:
-      return false;
+  if (c < 0x80) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   }
+  if (auto v = Lookup(kWordCharOverrides, c)) return *v;
+  return base::IsWordChar(c);
 }
 
 }  // namespace infer::tokenizer::unicode

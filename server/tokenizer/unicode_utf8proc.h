@@ -88,4 +88,21 @@ inline std::u32string ToLower(char32_t c) {
   return std::u32string(1, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
 }
 
+// Rust regex \w: Alphabetic, marks, decimal digits, connector punctuation, join controls.
+// Alphabetic is approximated by letters, letter numbers and the circled letters; the
+// generated exceptions fix the rest.
+inline bool IsWordChar(char32_t c) {
+  if (c == 0x200C || c == 0x200D) return true;
+  if (c >= 0x24B6 && c <= 0x24E9) return true;
+  switch (Category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace infer::tokenizer::unicode::base

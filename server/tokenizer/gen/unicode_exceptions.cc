@@ -25,6 +25,7 @@ struct Row {
   char gpt2, clean, split;
   std::u32string nfd, strip, lower;
   bool reorders;
+  bool word;
 };
 
 std::u32string ParseHex(const std::string& s) {
@@ -126,16 +127,16 @@ int main(int argc, char** argv) {
       }
     }
     f.push_back(cur);
-    if (f.size() != 8) {
+    if (f.size() != 9) {
       std::cerr << "bad line: " << line << "\n";
       return 1;
     }
     rows.push_back(Row{static_cast<char32_t>(std::stoul(f[0], nullptr, 16)), f[1][0], f[2][0],
-                       f[3][0], ParseHex(f[4]), ParseHex(f[5]), ParseHex(f[6]), f[7] == "1"});
+                       f[3][0], ParseHex(f[4]), ParseHex(f[5]), ParseHex(f[6]), f[7] == "1", f[8] == "1"});
   }
 
   std::map<char32_t, char> gpt2;
-  std::map<char32_t, bool> clean, punct, mn;
+  std::map<char32_t, bool> clean, punct, mn, word;
   std::map<char32_t, uint8_t> ccc;
   std::map<char32_t, std::u32string> decomp, lower;
   size_t unexplained = 0;
@@ -153,6 +154,10 @@ int main(int argc, char** argv) {
     const uint8_t cc = base::CombiningClass(c);
     if (self_nfd && c != 0x334 && (cc > 1) != r.reorders) ccc[c] = r.reorders ? 230 : 0;
     if (r.lower != base::ToLower(c)) lower[c] = r.lower;
+    const bool base_word = c < 0x80 ? ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                       (c >= '0' && c <= '9') || c == '_')
+                                    : base::IsWordChar(c);
+    if (base_word != r.word) word[c] = r.word;
   }
   auto class_of = [&](char32_t c) -> uint8_t {
     auto it = ccc.find(c);
@@ -180,11 +185,12 @@ int main(int argc, char** argv) {
   EmitRanges<bool>("kPunctuationOverrides", "BoolRange", punct, FmtBool);
   EmitRanges<bool>("kNonspacingMarkOverrides", "BoolRange", mn, FmtBool);
   EmitRanges<uint8_t>("kCombiningClassOverrides", "CccRange", ccc, FmtCcc);
+  EmitRanges<bool>("kWordCharOverrides", "BoolRange", word, FmtBool);
   EmitSeqs("kDecompositionOverrides", decomp);
   EmitSeqs("kLowercaseOverrides", lower);
   std::cerr << "rows " << rows.size() << " gpt2 " << gpt2.size() << " clean " << clean.size()
             << " punct " << punct.size() << " mn " << mn.size() << " ccc " << ccc.size()
-            << " decomp " << decomp.size() << " lower " << lower.size() << " unexplained "
+            << " word " << word.size() << " decomp " << decomp.size() << " lower " << lower.size() << " unexplained "
             << unexplained << "\n";
   return unexplained == 0 ? 0 : 1;
 }

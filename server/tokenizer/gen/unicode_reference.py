@@ -11,12 +11,13 @@ Unicode version (15.0 for 2.8), so the C++ side needs a few per-code-point excep
 Output: one TSV line per code point:
   cp  gpt2_class(L/N/S/O)  bert_clean(K keep/X drop/W to space)  bert_split(P punct/W space/-)
       nfd  strip_accents(nfd minus Mn)  lowercase  reorders(1 when NFD moves U+0334, combining
-      class 1, in front of the character: its combining class is above 1)
+      class 1, in front of the character: its combining class is above 1)  word(1 when Rust
+      regex's \w matches it: a single_word added token next to it does not match)
 where the last three are space-separated hex code points ('' when empty).
 Usage: python3 unicode_reference.py OUT.tsv
 """
 import sys
-from tokenizers import normalizers, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
 bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
 clean = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False,
@@ -26,6 +27,8 @@ strip = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False,
 nfd = normalizers.NFD()
 lower = normalizers.Lowercase()
 bert_pre = pre_tokenizers.BertPreTokenizer()
+single_word = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+single_word.add_tokens([AddedToken("ab", single_word=True)])
 
 
 def hexs(s):
@@ -52,6 +55,7 @@ with open(sys.argv[1], "w") as out:
         n = len(bert_pre.pre_tokenize_str("a" + c + "a"))
         split_cls = "P" if n == 3 else ("W" if n == 2 else "-")
         reorders = 1 if nfd.normalize_str(c + "\u0334").startswith("\u0334") else 0
-        out.write("%X\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n" % (
+        word = 0 if single_word.encode("ab" + c).tokens[0] == "ab" else 1
+        out.write("%X\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n" % (
             cp, gpt2_class(c), clean_cls, split_cls, hexs(nfd.normalize_str(c)),
-            hexs(strip.normalize_str(c)), hexs(lower.normalize_str(c)), reorders))
+            hexs(strip.normalize_str(c)), hexs(lower.normalize_str(c)), reorders, word))
