@@ -260,6 +260,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromFolder(const std::
     tok.normalized = !tok.special;
     TOK_RETURN_IF_ERROR(AddDeclared(parts.get(), tok, id, "added_tokens.json"));
   }
+  // Legacy post-processors need their special tokens in the vocabulary files (or declared as
+  // added tokens), not invented by the next step.
+  if (legacy) TOK_RETURN_IF_ERROR(BuildLegacyPostProcessor(*legacy, config, parts.get()));
   std::vector<AddedToken> specials;
   for (const char* key : kSpecialKeys) {
     if (auto it = config.special_tokens.find(key); it != config.special_tokens.end()) specials.push_back(it->second);
@@ -272,7 +275,6 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromFolder(const std::
   }
 
   if (config.has_config) ApplyFastClassOverrides(family, config, parts.get());
-  if (legacy) TOK_RETURN_IF_ERROR(BuildLegacyPostProcessor(*legacy, config, parts.get()));
   for (const auto& [token, id] : post_tokens) {
     if (!KnownId(*parts, id)) {
       return absl::InvalidArgumentError(absl::StrCat(source, ": post_processor: token '", token,
