@@ -448,6 +448,8 @@ def build_cases():
             c["text"] = raw.decode("utf-8", errors="replace")
         else:
             c["text"] = text
+        if any(unicodedata.category(ch) == "Cn" for ch in c["text"]):
+            c["has_unassigned"] = True  # unassigned in Python's Unicode database
         cases.append(c)
 
     for s in strings.HAND_CASES:
@@ -511,6 +513,8 @@ def build_cases():
 
 def case_input(c):
     d = {"name": c["name"], "category": c["category"]}
+    if c.get("has_unassigned"):
+        d["has_unassigned"] = True
     if "bytes_hex" in c:
         d["bytes_hex"] = c["bytes_hex"]
         d["text_replaced"] = c["text"]
@@ -1152,8 +1156,11 @@ def build_generation(model, tok, eot_id, label, full=True):
                 r["model"] = label
                 r["prompt_text"] = BEAM_PROMPTS[pi]
                 cases.append(r)
-    # a batch of two prompts of equal length (no padding needed): prompt 0 and the start of prompt 2
-    two = [prompts[0], prompts[2][: len(prompts[0])]]
+    # a batch of two prompts of equal length (no padding needed): the beam prompt and the start of
+    # the first other prompt that is at least as long
+    n = len(beam_prompts[bp])
+    other = next(p for i, p in enumerate(beam_prompts + prompts) if len(p) >= n and p != beam_prompts[bp])
+    two = [beam_prompts[bp], other[:n]]
     for kw, nm in ((dict(base, num_beams=4, max_new_tokens=BEAM_MAX_NEW, num_return_sequences=2, length_penalty=1.0,
                          early_stopping=False, eos_token_id=eos_beam), "batch2_beam"),
                    (dict(base, num_beams=4, max_new_tokens=BEAM_MAX_NEW, num_return_sequences=2, length_penalty=1.0,
