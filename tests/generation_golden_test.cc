@@ -4,6 +4,8 @@
 // the folder's generation_config.json first, then the call's kwargs on top.
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -38,6 +40,28 @@ Engine* GetEngine(const std::string& model) {
   }
   return e->lm ? e.get() : nullptr;
 }
+
+// Forwards to the engine and counts the model steps a decoder runs.
+class CountingLm : public runtime::CausalLm {
+ public:
+  explicit CountingLm(runtime::CausalLm& lm) : lm_(lm) {}
+  int vocab_size() const override { return lm_.vocab_size(); }
+  int hidden_size() const override { return lm_.hidden_size(); }
+  int max_positions() const override { return lm_.max_positions(); }
+  absl::StatusOr<runtime::SeqId> NewSequence() override { return lm_.NewSequence(); }
+  absl::StatusOr<runtime::SeqId> Fork(runtime::SeqId src) override { return lm_.Fork(src); }
+  void Release(runtime::SeqId seq) override { lm_.Release(seq); }
+  int Length(runtime::SeqId seq) const override { return lm_.Length(seq); }
+  absl::Status Step(std::span<const runtime::StepItem> items, bool want_hidden,
+                    runtime::StepOutput* out) override {
+    ++steps;
+    return lm_.Step(items, want_hidden, out);
+  }
+  int steps = 0;
+
+ private:
+  runtime::CausalLm& lm_;
+};
 
 class GenerationGolden : public ::testing::TestWithParam<int> {};
 
@@ -79,7 +103,8 @@ TEST_P(GenerationGolden, MatchesTransformers) {
     std::vector<runtime::TokenEvent> streamed;
     runtime::GenerateHooks hooks;
     hooks.on_token = [&](const runtime::TokenEvent& e) { streamed.push_back(e); };
-    auto result = runtime::Generate(*engine->lm, prompt, options, hooks);
+    CountingLm counting(*engine->lm);
+    auto result = runtime::Generate(counting, prompt, options, hooks);
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(engine->lm->live_sequences(), 0) << "sequences left in the KV cache";
     ASSERT_EQ(result->sequences.size(), static_cast<size_t>(per_prompt));
@@ -109,16 +134,39 @@ TEST_P(GenerationGolden, MatchesTransformers) {
       streamed_count += got.tokens.size();
     }
     EXPECT_EQ(streamed.size(), streamed_count) << "every token goes through on_token";
+    // Beam search runs the model once per decoding step (the prefill for the first, one batch for
+    // each later one): as many steps as transformers ran BeamSearchScorer.process. With several
+    // prompts transformers runs until all are done, so only single-prompt cases say.
+    if (c.contains("beam_steps") && prompts.size() == 1)
+      EXPECT_EQ(counting.steps, c["beam_steps"].get<int>());
   }
 }
 
-int CaseCount() {
+// Case names ("gpt2_beam_lp0_6_esnever_b7_23") for readable test names; read at start-up.
+std::vector<std::string> CaseNames() {
+  std::vector<std::string> names;
   std::ifstream in(testing::GoldenPath("expected/generation.json"));
-  if (!in) return 1;  // the test then fails reading the file
-  return static_cast<int>(nlohmann::json::parse(in)["cases"].size());
+  if (!in) return {"missing_golden_file"};  // the test then fails reading the file
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  for (const auto& c : golden["cases"]) {
+    std::string name = c.value("model", "") + "_" + c.value("name", "") + "_" +
+                       std::to_string(names.size());
+    for (char& ch : name) {
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    }
+    names.push_back(name);
+  }
+  return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, GenerationGolden, ::testing::Range(0, CaseCount()));
+const std::vector<std::string>& Names() {
+  static const std::vector<std::string> names = CaseNames();
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GenerationGolden,
+                         ::testing::Range(0, static_cast<int>(Names().size())),
+                         [](const ::testing::TestParamInfo<int>& info) { return Names()[info.param]; });
 
 }  // namespace
 }  // namespace infer
