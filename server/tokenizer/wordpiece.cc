@@ -92,13 +92,24 @@ std::string WordPieceDecoder::Piece(std::string_view token, size_t index) const 
     piece.push_back(' ');
     piece.append(token);
   }
-  if (cleanup_) {
-    // HF's decoders::wordpiece::cleanup, applied in this order, one replace after another.
-    static const std::pair<const char*, const char*> kSteps[] = {
-        {" .", "."},         {" ?", "?"},     {" !", "!"},   {" ,", ","},
-        {" ' ", "'"},        {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
-        {" 's", "'s"},       {" 've", "'ve"}, {" 're", "'re"}};
-    for (const auto& [from, to] : kSteps) piece = absl::StrReplaceAll(piece, {{from, to}});
+  if (!cleanup_) return piece;
+  // HF's decoders::wordpiece::cleanup, applied in this order, one replace after another.
+  static const std::pair<std::string_view, std::string_view> kSteps[] = {
+      {" .", "."},   {" ?", "?"},     {" !", "!"},   {" ,", ","},   {" ' ", "'"},  {" n't", "n't"},
+      {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  // Most pieces contain none of the patterns: check before building new strings.
+  bool any = false;
+  for (size_t sp = piece.find(' '); sp != std::string::npos && !any; sp = piece.find(' ', sp + 1)) {
+    for (const auto& [from, to] : kSteps) {
+      if (std::string_view(piece).substr(sp, from.size()) == from) {
+        any = true;
+        break;
+      }
+    }
+  }
+  if (!any) return piece;
+  for (const auto& [from, to] : kSteps) {
+    piece = absl::StrReplaceAll(piece, {{AsAbsl(from), AsAbsl(to)}});
   }
   return piece;
 }
