@@ -1,6 +1,8 @@
 // Reference attention over packed variable-length sequences, keys from a paged cache or from
 // contiguous packed tensors. One task per (sequence, head); scores for one query row at a time
 // so memory stays O(context). Exact softmax in float32 (max-subtracted), like PyTorch's eager path.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -32,9 +34,67 @@ struct KvRows {
   const float* V(int64_t pos, int kh) const { return Row(p.v, p.v_cache, pos, kh); }
 };
 
+// Long query chunks (prefill): gather the sequence's keys/values for one kv head into contiguous
+// [ctx, d] buffers, then S = Q K^T and O = P V as SGEMMs, so prefill attention runs at GEMM speed
+// instead of one dot product at a time. OpenBLAS threads each GEMM; rows of softmax use OpenMP.
+void AttentionGemm(const AttentionParams& p, int s) {
+  const int d = p.head_dim;
+  const int group = p.num_heads / p.num_kv_heads;
+  const int64_t q_row = static_cast<int64_t>(p.num_heads) * d;
+  const int64_t q0 = p.cu_seqlens_q[s], q_len = p.cu_seqlens_q[s + 1] - q0;
+  const int64_t ctx = p.context_lens[s];
+  KvRows kv{p, s, q0};
+  std::vector<float> k(ctx * d), v(ctx * d), scores(q_len * ctx);
+  for (int kh = 0; kh < p.num_kv_heads; ++kh) {
+    for (int64_t j = 0; j < ctx; ++j) {
+      std::copy(kv.K(j, kh), kv.K(j, kh) + d, k.begin() + j * d);
+      std::copy(kv.V(j, kh), kv.V(j, kh) + d, v.begin() + j * d);
+    }
+    for (int h = kh * group; h < (kh + 1) * group; ++h) {
+      const float* q = p.q + q0 * q_row + static_cast<int64_t>(h) * d;
+      // scores[q_len, ctx] = scale * Q[q_len, d] K[ctx, d]^T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q_len, ctx, d, p.scale, q, q_row,
+                  k.data(), d, 0.0f, scores.data(), ctx);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < q_len; ++i) {
+        float* row = scores.data() + i * ctx;
+        const int64_t visible = p.causal ? ctx - q_len + i + 1 : ctx;
+        const float mx = *std::max_element(row, row + visible);
+        float denom = 0.0f;
+        for (int64_t j = 0; j < visible; ++j) {
+          row[j] = std::exp(row[j] - mx);
+          denom += row[j];
+        }
+        const float inv = 1.0f / denom;
+        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+        std::fill(row + visible, row + ctx, 0.0f);
+      }
+      float* o = p.out + q0 * q_row + static_cast<int64_t>(h) * d;
+      // O[q_len, d] = P[q_len, ctx] V[ctx, d]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q_len, d, ctx, 1.0f, scores.data(),
+                  ctx, v.data(), d, 0.0f, o, q_row);
+      if (p.probs != nullptr) {
+        std::copy(scores.begin(), scores.end(),
+                  p.probs + p.probs_offsets[s] + static_cast<int64_t>(h) * q_len * ctx);
+      }
+    }
+  }
+}
+
+constexpr int64_t kGemmMinQueries = 16;
+
 }  // namespace
 
 void Attention(const AttentionParams& p) {
+  // Prefill-sized chunks go through GEMMs, one sequence at a time; the rest (decode tokens,
+  // short chunks) through the per-row loop below, parallel over (sequence, head).
+  std::vector<char> done(p.num_seqs, 0);
+  for (int s = 0; s < p.num_seqs; ++s) {
+    if (p.cu_seqlens_q[s + 1] - p.cu_seqlens_q[s] >= kGemmMinQueries) {
+      AttentionGemm(p, s);
+      done[s] = 1;
+    }
+  }
   const int d = p.head_dim;
   const int group = p.num_heads / p.num_kv_heads;
   const int64_t q_row = static_cast<int64_t>(p.num_heads) * d;
@@ -45,6 +105,7 @@ void Attention(const AttentionParams& p) {
 #pragma omp for schedule(dynamic, 1)
     for (int task = 0; task < tasks; ++task) {
       const int s = task / p.num_heads, h = task % p.num_heads, kh = h / group;
+      if (done[s]) continue;
       const int64_t q0 = p.cu_seqlens_q[s], q_len = p.cu_seqlens_q[s + 1] - q0;
       const int64_t ctx = p.context_lens[s];
       KvRows kv{p, s, q0};
