@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "server/runtime/beam_search.h"
 #include "server/runtime/contrastive_search.h"
+#include "server/runtime/decoder.h"
 #include "server/runtime/generate.h"
 #include "server/runtime/logits_processors.h"
 #include "server/runtime/score_math.h"
@@ -606,14 +607,16 @@ TEST(ContrastiveSearch, AlphaZeroIsGreedy) {
   FakeLm lm(30, 6);
   GenerationOptions o = Greedy(10);
   auto greedy = Generate(lm, std::vector<int32_t>{4}, o);
-  // penalty_alpha 0 is not contrastive search in transformers' mode rules; call it directly.
+  // penalty_alpha 0 is not contrastive search in transformers' mode rules; build it directly.
   o.penalty_alpha = 0.0;
   o.top_k = 5;
   DecodeSetup setup;
   setup.mode = DecodingMode::kContrastive;
   setup.prompt_len = 1;
   setup.max_new_tokens = 10;
-  auto cs = RunContrastiveSearch(lm, std::vector<int32_t>{4}, o, setup, {});
+  auto dec = MakeContrastiveDecoder(lm, std::vector<int32_t>{4}, o, setup, {});
+  ASSERT_TRUE(dec.ok());
+  auto cs = RunDecoder(lm, **dec, {});
   ASSERT_TRUE(greedy.ok() && cs.ok());
   EXPECT_EQ(cs->sequences[0].tokens, greedy->sequences[0].tokens);
 }
@@ -629,6 +632,85 @@ TEST(ContrastiveSearch, RankPenalisesRepeatedHiddenStates) {
   // The penalty is the maximum over the context.
   const std::vector<float> context2 = {1, 0, 0, 0, 1, 0};
   EXPECT_EQ(ContrastiveRank(context2, cands, probs, 3, 0.5), 0);  // both cos 1: probability wins
+}
+
+// ---------------------------------------------------------------- decoders batched together
+
+TEST(Decoders, BatchedTogetherGiveWhatEachGivesAlone) {
+  std::vector<GenerationOptions> opts;
+  {
+    GenerationOptions o = Greedy(9);
+    o.repetition_penalty = 1.3;
+    opts.push_back(o);
+    o = Greedy(7);
+    o.do_sample = true;
+    o.seed = 3;
+    o.num_return_sequences = 2;
+    o.logprobs = true;
+    opts.push_back(o);
+    o = Greedy(6);
+    o.num_beams = 3;
+    o.num_return_sequences = 2;
+    o.eos_token_ids = {4};
+    opts.push_back(o);
+    o = Greedy(8);
+    o.penalty_alpha = 0.4;
+    o.top_k = 3;
+    opts.push_back(o);
+    o = Greedy(5);
+    o.eos_token_ids = {0, 1, 2, 3, 5, 6, 7, 8};  // likely to stop early
+    opts.push_back(o);
+  }
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {7}, {9, 9}, {4, 5, 6, 7}, {8}};
+
+  FakeLm alone_lm(24, 5);
+  std::vector<GenerationResult> alone;
+  for (size_t i = 0; i < opts.size(); ++i) {
+    auto r = Generate(alone_lm, prompts[i], opts[i]);
+    ASSERT_TRUE(r.ok()) << r.status();
+    alone.push_back(*r);
+  }
+
+  FakeLm lm(24, 5);
+  std::vector<std::unique_ptr<Decoder>> owned;
+  std::vector<Decoder*> decoders;
+  for (size_t i = 0; i < opts.size(); ++i) {
+    auto d = MakeDecoder(lm, prompts[i], opts[i], {});
+    ASSERT_TRUE(d.ok()) << d.status();
+    decoders.push_back(d->get());
+    owned.push_back(std::move(*d));
+  }
+  ASSERT_TRUE(RunBatched(lm, decoders).ok());
+  EXPECT_LT(lm.steps, alone_lm.steps);
+  EXPECT_GT(*std::max_element(lm.batch_sizes.begin(), lm.batch_sizes.end()), 5);
+  for (size_t i = 0; i < decoders.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(decoders[i]->finished());
+    GenerationResult r = decoders[i]->TakeResult();
+    ASSERT_EQ(r.sequences.size(), alone[i].sequences.size());
+    for (size_t s = 0; s < r.sequences.size(); ++s) {
+      EXPECT_EQ(r.sequences[s].tokens, alone[i].sequences[s].tokens);
+      EXPECT_EQ(r.sequences[s].logprobs, alone[i].sequences[s].logprobs);
+      EXPECT_EQ(r.sequences[s].finish_reason, alone[i].sequences[s].finish_reason);
+    }
+  }
+  EXPECT_TRUE(lm.balanced());
+}
+
+TEST(Decoders, DroppingAnUnfinishedDecoderReleasesItsSequences) {
+  FakeLm lm(24, 5);
+  GenerationOptions o = Greedy(20);
+  o.num_beams = 4;
+  auto d = MakeDecoder(lm, std::vector<int32_t>{1, 2}, o, {});
+  ASSERT_TRUE(d.ok());
+  StepOutput out;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(lm.Step((*d)->pending(), false, &out).ok());
+    ASSERT_TRUE((*d)->Advance(out.logits, {}).ok());
+  }
+  EXPECT_EQ(lm.live(), 4u);
+  d->reset();
+  EXPECT_TRUE(lm.balanced());
 }
 
 // ---------------------------------------------------------------- options

@@ -12,6 +12,7 @@
 #include "golden_util.h"
 #include "kernels/backend.h"
 #include "server/model/registry.h"
+#include "server/runtime/decoder.h"
 #include "server/runtime/generate.h"
 #include "server/runtime/lm_engine.h"
 
@@ -63,6 +64,39 @@ class CountingLm : public runtime::CausalLm {
   runtime::CausalLm& lm_;
 };
 
+// Checks one prompt row's result against transformers: the tokens (transformers pads rows that
+// finished early; ours just end), and for beam search the sequence scores, which must also be the
+// sum of the reported per-token log-probabilities over length ** length_penalty.
+void ExpectMatches(const nlohmann::json& c, size_t prompt_row, const runtime::GenerationOptions& options,
+                   const runtime::GenerationResult& result) {
+  const int per_prompt = options.num_return_sequences;
+  const int32_t pad = c["kwargs"].value("pad_token_id", -1);
+  ASSERT_EQ(result.sequences.size(), static_cast<size_t>(per_prompt));
+  for (int r = 0; r < per_prompt; ++r) {
+    const auto& got = result.sequences[r];
+    const auto want = c["new_ids"][prompt_row * per_prompt + r].get<std::vector<int32_t>>();
+    ASSERT_LE(got.tokens.size(), want.size());
+    std::vector<int32_t> head(want.begin(), want.begin() + got.tokens.size());
+    EXPECT_EQ(got.tokens, head) << "return sequence " << r;
+    for (size_t t = got.tokens.size(); t < want.size(); ++t)
+      EXPECT_EQ(want[t], pad) << "transformers generated more tokens at " << t;
+    if (options.logprobs) {
+      EXPECT_EQ(got.logprobs.size(), got.tokens.size());
+    }
+    if (c.contains("sequences_scores")) {
+      const double want_score = c["sequences_scores"][prompt_row * per_prompt + r].get<double>();
+      EXPECT_NEAR(got.score, want_score, 1e-4 * std::max(1.0, std::fabs(want_score)));
+      if (options.logprobs) {
+        double sum = 0.0;
+        for (float lp : got.logprobs) sum += lp;
+        const double expected_sum =
+            got.score * std::pow(static_cast<double>(got.tokens.size()), options.length_penalty);
+        EXPECT_NEAR(sum, expected_sum, 1e-3 * std::max(1.0, std::fabs(expected_sum)));
+      }
+    }
+  }
+}
+
 class GenerationGolden : public ::testing::TestWithParam<int> {};
 
 TEST(GenerationGoldenFile, HasEveryStrategy) {
@@ -93,8 +127,6 @@ TEST_P(GenerationGolden, MatchesTransformers) {
   GenerationOptions options = *defaults;
   ASSERT_TRUE(runtime::MergeGenerationConfigJson(c["kwargs"], &options).ok());
   options.logprobs = true;
-  const int32_t pad = c["kwargs"].value("pad_token_id", -1);
-  const int per_prompt = options.num_return_sequences;
 
   const auto& prompts = c["prompt_ids"];
   for (size_t p = 0; p < prompts.size(); ++p) {
@@ -107,38 +139,66 @@ TEST_P(GenerationGolden, MatchesTransformers) {
     auto result = runtime::Generate(counting, prompt, options, hooks);
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(engine->lm->live_sequences(), 0) << "sequences left in the KV cache";
-    ASSERT_EQ(result->sequences.size(), static_cast<size_t>(per_prompt));
 
+    ExpectMatches(c, p, options, *result);
     size_t streamed_count = 0;
-    for (int r = 0; r < per_prompt; ++r) {
-      const auto& got = result->sequences[r];
-      const auto want =
-          c["new_ids"][p * per_prompt + r].get<std::vector<int32_t>>();
-      // transformers pads finished rows of a batch; our sequences just end.
-      ASSERT_LE(got.tokens.size(), want.size());
-      std::vector<int32_t> head(want.begin(), want.begin() + got.tokens.size());
-      EXPECT_EQ(got.tokens, head) << "return sequence " << r;
-      for (size_t t = got.tokens.size(); t < want.size(); ++t)
-        EXPECT_EQ(want[t], pad) << "transformers generated more tokens at " << t;
-      EXPECT_EQ(got.logprobs.size(), got.tokens.size());
-      if (c.contains("sequences_scores")) {
-        const double want_score = c["sequences_scores"][p * per_prompt + r].get<double>();
-        EXPECT_NEAR(got.score, want_score, 1e-4 * std::max(1.0, std::fabs(want_score)));
-        double sum = 0.0;
-        for (float lp : got.logprobs) sum += lp;
-        // An eos-finished hypothesis' score divides its log-probability sum by its length ** lp.
-        const double lp = options.length_penalty;
-        const double expected_sum = got.score * std::pow(static_cast<double>(got.tokens.size()), lp);
-        EXPECT_NEAR(sum, expected_sum, 1e-3 * std::max(1.0, std::fabs(expected_sum)));
-      }
-      streamed_count += got.tokens.size();
-    }
+    for (const auto& seq : result->sequences) streamed_count += seq.tokens.size();
     EXPECT_EQ(streamed.size(), streamed_count) << "every token goes through on_token";
     // Beam search runs the model once per decoding step (the prefill for the first, one batch for
     // each later one): as many steps as transformers ran BeamSearchScorer.process. With several
     // prompts transformers runs until all are done, so only single-prompt cases say.
-    if (c.contains("beam_steps") && prompts.size() == 1)
+    if (c.contains("beam_steps") && prompts.size() == 1) {
       EXPECT_EQ(counting.steps, c["beam_steps"].get<int>());
+    }
+  }
+}
+
+// Every case of one model at once: each prompt row is a decoder, and every iteration runs the
+// pending items of all unfinished decoders as one batch (mixing prefills, beams, contrastive
+// candidates and single tokens), as the scheduler does. Results must not change.
+TEST(GenerationGoldenBatched, AllCasesOfAModelInOneBatch) {
+  const nlohmann::json golden = testing::ReadGoldenJson("expected/generation.json");
+  for (const std::string model : {"gpt2", "gpt2-f16"}) {
+    SCOPED_TRACE(model);
+    Engine e;
+    auto m = model::LoadModel(testing::GoldenPath("models/" + model), e.backend.get());
+    ASSERT_TRUE(m.ok()) << m.status();
+    runtime::LmEngineOptions lo;
+    lo.block_size = 16;
+    lo.num_blocks = 2048;
+    e.lm = std::make_unique<runtime::LmEngine>(std::move(m->decoder), e.backend.get(), lo);
+    auto defaults = runtime::LoadGenerationDefaults(testing::GoldenPath("models/" + model));
+    ASSERT_TRUE(defaults.ok());
+
+    struct Job {
+      const nlohmann::json* c;
+      size_t row;
+      GenerationOptions options;
+      std::unique_ptr<runtime::Decoder> decoder;
+    };
+    std::vector<Job> jobs;
+    for (const auto& c : golden["cases"]) {
+      if (c["model"] != model) continue;
+      GenerationOptions o = *defaults;
+      ASSERT_TRUE(runtime::MergeGenerationConfigJson(c["kwargs"], &o).ok());
+      o.logprobs = true;
+      for (size_t p = 0; p < c["prompt_ids"].size(); ++p) {
+        const auto prompt = c["prompt_ids"][p].get<std::vector<int32_t>>();
+        auto d = runtime::MakeDecoder(*e.lm, prompt, o, {});
+        ASSERT_TRUE(d.ok()) << d.status();
+        jobs.push_back(Job{&c, p, o, std::move(*d)});
+      }
+    }
+    ASSERT_GT(jobs.size(), 3u);
+    std::vector<runtime::Decoder*> decoders;
+    for (auto& j : jobs) decoders.push_back(j.decoder.get());
+    ASSERT_TRUE(runtime::RunBatched(*e.lm, decoders).ok());
+    EXPECT_EQ(e.lm->live_sequences(), 0);
+    for (auto& j : jobs) {
+      SCOPED_TRACE((*j.c)["name"].get<std::string>() + " row " + std::to_string(j.row));
+      ASSERT_TRUE(j.decoder->finished());
+      ExpectMatches(*j.c, j.row, j.options, j.decoder->TakeResult());
+    }
   }
 }
 

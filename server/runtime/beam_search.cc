@@ -133,160 +133,182 @@ BeamHypothesis ToHypothesis(const Beam& beam, int prompt_len) {
 
 }  // namespace
 
-absl::StatusOr<GenerationResult> RunBeamSearch(CausalLm& model, std::span<const int32_t> prompt,
-                                               const GenerationOptions& options,
-                                               const DecodeSetup& setup,
-                                               const GenerateHooks& hooks) {
-  const int vocab = model.vocab_size();
-  const int num_beams = options.num_beams;
-  const int prompt_len = setup.prompt_len;
-  const int max_length = prompt_len + setup.max_new_tokens;
-  const bool sample = setup.mode == DecodingMode::kBeamSample;
-  const int n_eos = static_cast<int>(options.eos_token_ids.size());
+namespace {
+
+// transformers `_beam_search` for one prompt, as a decoder.
+class BeamSearchDecoder final : public Decoder {
+ public:
+  BeamSearchDecoder(CausalLm& model, std::span<const int32_t> prompt,
+                    const GenerationOptions& options, const DecodeSetup& setup,
+                    const GenerateHooks& hooks)
+      : model_(model), options_(options), setup_(setup), hooks_(hooks),
+        pipeline_(BuildLogitsPipeline(options, setup.mode, setup.prompt_len)),
+        stops_(options.stop_strings, hooks.detokenize), sampler_(options.seed), pool_(model),
+        prompt_(prompt.begin(), prompt.end()),
+        hyps_(options.num_beams, options.length_penalty, options.early_stopping,
+              setup.prompt_len + setup.max_new_tokens) {
+    result_.mode = setup.mode;
+    result_.prompt_tokens = setup.prompt_len;
+    result_.seed = sampler_.seed();
+  }
+
+  absl::Status Start() {
+    absl::StatusOr<SeqId> seq = pool_.New();
+    if (!seq.ok()) return seq.status();
+    pending_ = {StepItem{*seq, prompt_}};
+    return absl::OkStatus();
+  }
+
+  absl::Status Advance(std::span<const float> logits, std::span<const float>) override;
+
+ private:
+  void Finalize();
+
+  CausalLm& model_;
+  const GenerationOptions options_;
+  const DecodeSetup setup_;
+  const GenerateHooks hooks_;
+  const LogitsPipeline pipeline_;
+  const StopStringMatcher stops_;
+  Sampler sampler_;
+  SequencePool pool_;
+  const std::vector<int32_t> prompt_;
+  BeamHypotheses hyps_;
+  std::vector<Beam> beams_;
+  bool done_ = false;
+  bool stopped_by_strings_ = false;
+};
+
+absl::Status BeamSearchDecoder::Advance(std::span<const float> logits, std::span<const float>) {
+  const int vocab = model_.vocab_size();
+  const int num_beams = options_.num_beams;
+  const int prompt_len = setup_.prompt_len;
+  const int max_length = prompt_len + setup_.max_new_tokens;
+  const int n_eos = static_cast<int>(options_.eos_token_ids.size());
   const int n_keep = std::max(2, 1 + n_eos) * num_beams;
+  if (logits.size() != pending_.size() * static_cast<size_t>(vocab))
+    return absl::InternalError("beam search: logits do not match the pending items");
 
-  const LogitsPipeline pipeline = BuildLogitsPipeline(options, setup.mode, prompt_len);
-  const StopStringMatcher stops(options.stop_strings, hooks.detokenize);
-  Sampler sampler(options.seed);
-  SequencePool pool(model);
-  BeamHypotheses hyps(num_beams, options.length_penalty, options.early_stopping, max_length);
-
-  GenerationResult result;
-  result.mode = setup.mode;
-  result.prompt_tokens = prompt_len;
-  result.seed = sampler.seed();
-
-  if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-  absl::StatusOr<SeqId> first = pool.New();
-  if (!first.ok()) return first.status();
-  StepOutput out;
-  {
-    StepItem prefill{*first, std::vector<int32_t>(prompt.begin(), prompt.end())};
-    if (absl::Status s = model.Step(std::span(&prefill, 1), false, &out); !s.ok()) return s;
-  }
-
-  // All beams start as the prompt on one shared sequence; only the first may be extended at first.
-  std::vector<Beam> beams(num_beams);
-  std::vector<float> logits(static_cast<size_t>(num_beams) * vocab);  // [beams, vocab]
-  for (int b = 0; b < num_beams; ++b) {
-    beams[b].seq = *first;
-    beams[b].ids.assign(prompt.begin(), prompt.end());
-    beams[b].score = b == 0 ? 0.0f : -1e9f;
-    std::copy_n(out.logits.begin(), vocab, logits.begin() + static_cast<size_t>(b) * vocab);
-  }
-
-  std::vector<float> processed(static_cast<size_t>(num_beams) * vocab);  // [beams, vocab]
-  std::vector<float> total(static_cast<size_t>(num_beams) * vocab);
-  bool done = false;
-  bool stopped_by_strings = false;
-  while (true) {
-    // Scores of every (beam, token).
+  const bool prefill = beams_.empty();
+  if (prefill) {
+    // All beams start as the prompt on its one sequence; all but the first at -1e9.
+    beams_.resize(num_beams);
     for (int b = 0; b < num_beams; ++b) {
-      std::span<float> row(processed.data() + static_cast<size_t>(b) * vocab, vocab);
-      LogSoftmax(std::span<const float>(logits.data() + static_cast<size_t>(b) * vocab, vocab), row);
-      pipeline.Apply(beams[b].ids, row);
-      for (int v = 0; v < vocab; ++v)
-        total[static_cast<size_t>(b) * vocab + v] = row[v] + beams[b].score;
-    }
-    const std::vector<Candidate> candidates =
-        sample ? SampledCandidates(total, vocab, n_keep, sampler) : TopCandidates(total, vocab, n_keep);
-
-    // BeamSearchScorer.process
-    const int cur_len = static_cast<int>(beams[0].ids.size()) + 1;
-    std::vector<Beam> next;
-    auto token_logprobs = [&](int b, int32_t token, float* logprob,
-                              std::vector<TokenLogprob>* top) {
-      std::span<const float> row(processed.data() + static_cast<size_t>(b) * vocab, vocab);
-      *logprob = row[token];
-      for (const ScoredToken& t : TopN(row, setup.top_logprobs)) top->push_back({t.token, t.score});
-    };
-    for (size_t rank = 0; rank < candidates.size(); ++rank) {
-      const Candidate& c = candidates[rank];
-      const Beam& src = beams[c.beam];
-      if (IsEos(options, c.token)) {
-        if (static_cast<int>(rank) >= num_beams) continue;
-        BeamHypothesis hyp = ToHypothesis(src, prompt_len);
-        hyp.stop_string_index = -1;
-        hyp.finished_by_eos = true;
-        if (setup.want_logprobs)
-          token_logprobs(c.beam, c.token, &hyp.eos_logprob, &hyp.eos_top_logprobs);
-        hyps.Add(std::move(hyp), c.score, cur_len - prompt_len);
-      } else {
-        Beam nb;
-        nb.seq = src.seq;
-        nb.ids = src.ids;
-        nb.ids.push_back(c.token);
-        nb.score = c.score;
-        if (setup.want_logprobs) {
-          nb.logprobs = src.logprobs;
-          nb.top_logprobs = src.top_logprobs;
-          float lp = 0.0f;
-          std::vector<TokenLogprob> top;
-          token_logprobs(c.beam, c.token, &lp, &top);
-          nb.logprobs.push_back(lp);
-          nb.top_logprobs.push_back(std::move(top));
-        }
-        next.push_back(std::move(nb));
-      }
-      if (static_cast<int>(next.size()) == num_beams) break;
-    }
-    if (static_cast<int>(next.size()) < num_beams)
-      return absl::InternalError(absl::StrCat("beam search found only ", next.size(),
-                                              " non-eos candidates for ", num_beams, " beams"));
-    done = done || hyps.IsDone(candidates[0].score, cur_len, prompt_len);
-
-    // Stopping criteria on the extended beams (transformers: all rows must be done).
-    bool all_stopped = !stops.empty();
-    for (Beam& nb : next) {
-      if (!stops.empty()) {
-        nb.stop = stops.Check(std::span<const int32_t>(nb.ids).subspan(prompt_len));
-        all_stopped = all_stopped && nb.stop.has_value();
-      }
-    }
-    const bool at_max = cur_len >= max_length;
-    if (done || at_max || all_stopped) {
-      stopped_by_strings = all_stopped && !at_max && !done;
-      // Sequences of the old beams are released by the pool; the new beams are never stepped.
-      beams = std::move(next);
-      break;
-    }
-
-    // Give every new beam a sequence: the first beam to continue a sequence takes it over, the
-    // others fork it (before the step appends to it); sequences nobody continues are released.
-    absl::flat_hash_set<SeqId> claimed;
-    for (Beam& nb : next) {
-      if (claimed.insert(nb.seq).second) continue;
-      absl::StatusOr<SeqId> fork = pool.Fork(nb.seq);
-      if (!fork.ok()) return fork.status();
-      nb.seq = *fork;
-    }
-    for (const Beam& old : beams) {
-      if (!claimed.contains(old.seq)) {
-        claimed.insert(old.seq);  // release each shared sequence once
-        pool.Release(old.seq);
-      }
-    }
-    beams = std::move(next);
-
-    if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-    std::vector<StepItem> items(num_beams);
-    for (int b = 0; b < num_beams; ++b) items[b] = StepItem{beams[b].seq, {beams[b].ids.back()}};
-    if (absl::Status s = model.Step(items, false, &out); !s.ok()) return s;
-    std::copy_n(out.logits.begin(), logits.size(), logits.begin());
-  }
-
-  pool.ReleaseAll();  // the search is over: give the KV blocks back before the results go out
-
-  // BeamSearchScorer.finalize
-  if (!done) {
-    for (const Beam& beam : beams) {
-      hyps.Add(ToHypothesis(beam, prompt_len), beam.score,
-               static_cast<int>(beam.ids.size()) - prompt_len);
+      beams_[b].seq = pending_[0].seq;
+      beams_[b].ids = prompt_;
+      beams_[b].score = b == 0 ? 0.0f : -1e9f;
     }
   }
-  std::vector<BeamHypothesis> best = hyps.Best(options.num_return_sequences);
+
+  // Scores of every (beam, token): processors(log_softmax(logits)) + beam score.
+  std::vector<float> processed(static_cast<size_t>(num_beams) * vocab);  // [beams, vocab]
+  std::vector<float> total(processed.size());
+  for (int b = 0; b < num_beams; ++b) {
+    const size_t src = prefill ? 0 : static_cast<size_t>(b);
+    std::span<float> row(processed.data() + static_cast<size_t>(b) * vocab, vocab);
+    LogSoftmax(logits.subspan(src * vocab, vocab), row);
+    pipeline_.Apply(beams_[b].ids, row);
+    for (int v = 0; v < vocab; ++v)
+      total[static_cast<size_t>(b) * vocab + v] = row[v] + beams_[b].score;
+  }
+  const std::vector<Candidate> candidates =
+      setup_.mode == DecodingMode::kBeamSample ? SampledCandidates(total, vocab, n_keep, sampler_)
+                                               : TopCandidates(total, vocab, n_keep);
+
+  // BeamSearchScorer.process
+  const int cur_len = static_cast<int>(beams_[0].ids.size()) + 1;
+  auto token_logprobs = [&](int b, int32_t token, float* logprob, std::vector<TokenLogprob>* top) {
+    std::span<const float> row(processed.data() + static_cast<size_t>(b) * vocab, vocab);
+    *logprob = row[token];
+    for (const ScoredToken& t : TopN(row, setup_.top_logprobs)) top->push_back({t.token, t.score});
+  };
+  std::vector<Beam> next;
+  for (size_t rank = 0; rank < candidates.size(); ++rank) {
+    const Candidate& c = candidates[rank];
+    const Beam& src = beams_[c.beam];
+    if (IsEos(options_, c.token)) {
+      if (static_cast<int>(rank) >= num_beams) continue;
+      BeamHypothesis hyp = ToHypothesis(src, prompt_len);
+      hyp.stop_string_index = -1;
+      hyp.finished_by_eos = true;
+      if (setup_.want_logprobs)
+        token_logprobs(c.beam, c.token, &hyp.eos_logprob, &hyp.eos_top_logprobs);
+      hyps_.Add(std::move(hyp), c.score, cur_len - prompt_len);
+    } else {
+      Beam nb;
+      nb.seq = src.seq;
+      nb.ids = src.ids;
+      nb.ids.push_back(c.token);
+      nb.score = c.score;
+      if (setup_.want_logprobs) {
+        nb.logprobs = src.logprobs;
+        nb.top_logprobs = src.top_logprobs;
+        float lp = 0.0f;
+        std::vector<TokenLogprob> top;
+        token_logprobs(c.beam, c.token, &lp, &top);
+        nb.logprobs.push_back(lp);
+        nb.top_logprobs.push_back(std::move(top));
+      }
+      next.push_back(std::move(nb));
+    }
+    if (static_cast<int>(next.size()) == num_beams) break;
+  }
+  if (static_cast<int>(next.size()) < num_beams)
+    return absl::InternalError(absl::StrCat("beam search found only ", next.size(),
+                                            " non-eos candidates for ", num_beams, " beams"));
+  done_ = done_ || hyps_.IsDone(candidates[0].score, cur_len, prompt_len);
+
+  // Stopping criteria on the extended beams (transformers: every row must be done).
+  bool all_stopped = !stops_.empty();
+  if (!stops_.empty()) {
+    for (Beam& nb : next) {
+      nb.stop = stops_.Check(std::span<const int32_t>(nb.ids).subspan(prompt_len));
+      all_stopped = all_stopped && nb.stop.has_value();
+    }
+  }
+  const bool at_max = cur_len >= max_length;
+  if (done_ || at_max || all_stopped) {
+    stopped_by_strings_ = all_stopped && !at_max && !done_;
+    beams_ = std::move(next);
+    Finalize();
+    return absl::OkStatus();
+  }
+
+  // Give every new beam a sequence: the first beam to continue a sequence takes it over, the
+  // others fork it (before the step appends to it); sequences nobody continues are released.
+  absl::flat_hash_set<SeqId> claimed;
+  for (Beam& nb : next) {
+    if (claimed.insert(nb.seq).second) continue;
+    absl::StatusOr<SeqId> fork = pool_.Fork(nb.seq);
+    if (!fork.ok()) return fork.status();
+    nb.seq = *fork;
+  }
+  for (const Beam& old : beams_) {
+    if (claimed.insert(old.seq).second) pool_.Release(old.seq);  // each shared one once
+  }
+  beams_ = std::move(next);
+  pending_.resize(num_beams);
+  for (int b = 0; b < num_beams; ++b) pending_[b] = StepItem{beams_[b].seq, {beams_[b].ids.back()}};
+  return absl::OkStatus();
+}
+
+// BeamSearchScorer.finalize
+void BeamSearchDecoder::Finalize() {
+  pool_.ReleaseAll();  // the search is over: give the KV blocks back before the results go out
+  pending_.clear();
+  finished_ = true;
+  const int prompt_len = setup_.prompt_len;
+  const int max_length = prompt_len + setup_.max_new_tokens;
+  if (!done_) {
+    for (const Beam& beam : beams_) {
+      hyps_.Add(ToHypothesis(beam, prompt_len), beam.score,
+                static_cast<int>(beam.ids.size()) - prompt_len);
+    }
+  }
+  std::vector<BeamHypothesis> best = hyps_.Best(options_.num_return_sequences);
   int longest = 0;
-  for (const BeamHypothesis& h : best) longest = std::max(longest, prompt_len + static_cast<int>(h.tokens.size()));
+  for (const BeamHypothesis& h : best)
+    longest = std::max(longest, prompt_len + static_cast<int>(h.tokens.size()));
   const int sent_max_len = std::min(longest + 1, max_length);
   for (BeamHypothesis& h : best) {
     GeneratedSequence seq;
@@ -294,41 +316,52 @@ absl::StatusOr<GenerationResult> RunBeamSearch(CausalLm& model, std::span<const 
     seq.logprobs = std::move(h.logprobs);
     seq.top_logprobs = std::move(h.top_logprobs);
     seq.score = h.score;
-    if (prompt_len + static_cast<int>(seq.tokens.size()) < sent_max_len && n_eos > 0) {
-      seq.tokens.push_back(options.eos_token_ids[0]);
-      if (setup.want_logprobs) {
+    if (prompt_len + static_cast<int>(seq.tokens.size()) < sent_max_len &&
+        !options_.eos_token_ids.empty()) {
+      seq.tokens.push_back(options_.eos_token_ids[0]);
+      if (setup_.want_logprobs) {
         seq.logprobs.push_back(h.eos_logprob);
         seq.top_logprobs.push_back(std::move(h.eos_top_logprobs));
       }
     }
     if (h.finished_by_eos) {
       seq.finish_reason = FinishReason::kEos;
-    } else if (stopped_by_strings && h.stop_string_index >= 0) {
+    } else if (stopped_by_strings_ && h.stop_string_index >= 0) {
       seq.finish_reason = FinishReason::kStop;
       seq.stop_string_index = h.stop_string_index;
       seq.stop_offset = h.stop_offset;
     } else {
       seq.finish_reason = FinishReason::kLength;
     }
-    result.sequences.push_back(std::move(seq));
+    result_.sequences.push_back(std::move(seq));
   }
 
-  if (hooks.on_token) {
-    for (size_t i = 0; i < result.sequences.size(); ++i) {
-      const GeneratedSequence& seq = result.sequences[i];
-      for (size_t t = 0; t < seq.tokens.size(); ++t) {
-        TokenEvent event;
-        event.sequence_index = static_cast<int>(i);
-        event.token = seq.tokens[t];
-        if (t < seq.logprobs.size()) {
-          event.logprob = seq.logprobs[t];
-          event.top_logprobs = seq.top_logprobs[t];
-        }
-        hooks.on_token(event);
+  if (!hooks_.on_token) return;
+  for (size_t i = 0; i < result_.sequences.size(); ++i) {
+    const GeneratedSequence& seq = result_.sequences[i];
+    for (size_t t = 0; t < seq.tokens.size(); ++t) {
+      TokenEvent event;
+      event.sequence_index = static_cast<int>(i);
+      event.token = seq.tokens[t];
+      if (t < seq.logprobs.size()) {
+        event.logprob = seq.logprobs[t];
+        event.top_logprobs = seq.top_logprobs[t];
       }
+      hooks_.on_token(event);
     }
   }
-  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Decoder>> MakeBeamSearchDecoder(CausalLm& model,
+                                                               std::span<const int32_t> prompt,
+                                                               const GenerationOptions& options,
+                                                               const DecodeSetup& setup,
+                                                               const GenerateHooks& hooks) {
+  auto decoder = std::make_unique<BeamSearchDecoder>(model, prompt, options, setup, hooks);
+  if (absl::Status s = decoder->Start(); !s.ok()) return s;
+  return decoder;
 }
 
 }  // namespace infer::runtime

@@ -12,8 +12,8 @@
 //    max_length, or when every beam's text holds a stop string; unfinished beams are then added as
 //    hypotheses (unless done), and the num_return_sequences best are returned, best first, each
 //    ending with eos_token_ids[0] when it is shorter than the longest returned one (finalize()).
-// Beams share their prefix through CausalLm::Fork and are stepped as one batch. Tokens reach
-// hooks.on_token only at the end. Per-token logprobs are the processed log-softmax scores the beam
+// Beams share their prefix through CausalLm::Fork and are stepped as one batch
+// (MakeBeamSearchDecoder in decoder.h). Tokens reach hooks.on_token only at the end. Per-token logprobs are the processed log-softmax scores the beam
 // accumulated, so they sum to the hypothesis' sum_logprobs.
 #pragma once
 
@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "server/runtime/causal_lm.h"
 #include "server/runtime/decode_setup.h"
+#include "server/runtime/decoder.h"
 #include "server/runtime/decoding_types.h"
 #include "server/runtime/generation_options.h"
 
@@ -69,10 +70,5 @@ class BeamHypotheses {
   std::vector<BeamHypothesis> beams_;
   double worst_score_ = 1e9;
 };
-
-absl::StatusOr<GenerationResult> RunBeamSearch(CausalLm& model, std::span<const int32_t> prompt,
-                                               const GenerationOptions& options,
-                                               const DecodeSetup& setup,
-                                               const GenerateHooks& hooks);
 
 }  // namespace infer::runtime

@@ -60,108 +60,127 @@ int ContrastiveRank(std::span<const float> context, std::span<const float> candi
   return best;
 }
 
-absl::StatusOr<GenerationResult> RunContrastiveSearch(CausalLm& model,
-                                                      std::span<const int32_t> prompt,
-                                                      const GenerationOptions& options,
-                                                      const DecodeSetup& setup,
-                                                      const GenerateHooks& hooks) {
-  const int vocab = model.vocab_size();
-  const int hidden = model.hidden_size();
-  const int k = std::min(options.top_k, vocab);
-  const LogitsPipeline pipeline = BuildLogitsPipeline(options, setup.mode, setup.prompt_len);
-  const StopStringMatcher stops(options.stop_strings, hooks.detokenize);
-  SequencePool pool(model);
+namespace {
 
-  GenerationResult result;
-  result.mode = setup.mode;
-  result.prompt_tokens = setup.prompt_len;
-  result.sequences.resize(1);
-  GeneratedSequence& seq_out = result.sequences[0];
-
-  if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-  absl::StatusOr<SeqId> first = pool.New();
-  if (!first.ok()) return first.status();
-  SeqId seq = *first;
-  StepOutput out;
-  {
-    StepItem prefill{seq, std::vector<int32_t>(prompt.begin(), prompt.end())};
-    if (absl::Status s = model.Step(std::span(&prefill, 1), true, &out); !s.ok()) return s;
+// transformers `_contrastive_search` for one prompt, as a decoder: each Advance consumes the
+// candidates' step, keeps the best one and forks the candidates of the next token.
+class ContrastiveDecoder final : public Decoder {
+ public:
+  ContrastiveDecoder(CausalLm& model, std::span<const int32_t> prompt,
+                     const GenerationOptions& options, const DecodeSetup& setup,
+                     const GenerateHooks& hooks)
+      : model_(model), options_(options), setup_(setup), hooks_(hooks),
+        pipeline_(BuildLogitsPipeline(options, setup.mode, setup.prompt_len)),
+        stops_(options.stop_strings, hooks.detokenize), pool_(model),
+        ids_(prompt.begin(), prompt.end()), k_(std::min(options.top_k, model.vocab_size())) {
+    want_hidden_ = true;
+    result_.mode = setup.mode;
+    result_.prompt_tokens = setup.prompt_len;
+    result_.sequences.resize(1);
   }
-  if (out.hidden.size() != prompt.size() * static_cast<size_t>(hidden))
+
+  absl::Status Start() {
+    absl::StatusOr<SeqId> seq = pool_.New();
+    if (!seq.ok()) return seq.status();
+    pending_ = {StepItem{*seq, ids_}};
+    return absl::OkStatus();
+  }
+
+  absl::Status Advance(std::span<const float> logits, std::span<const float> hidden) override;
+
+ private:
+  // Processes next_logits_, picks the top-k candidates and forks a sequence for each.
+  absl::Status PrepareCandidates(SeqId seq);
+
+  CausalLm& model_;
+  const GenerationOptions options_;
+  const DecodeSetup setup_;
+  const GenerateHooks hooks_;
+  const LogitsPipeline pipeline_;
+  const StopStringMatcher stops_;
+  SequencePool pool_;
+  std::vector<int32_t> ids_;     // prompt + generated
+  const int k_;
+  bool prefilled_ = false;
+  std::vector<float> context_;   // [positions, hidden]: prompt and chosen tokens
+  std::vector<float> next_logits_;
+  std::vector<float> scores_;    // processed scores the candidates were taken from
+  std::vector<ScoredToken> candidates_;  // token, probability
+};
+
+absl::Status ContrastiveDecoder::Advance(std::span<const float> logits,
+                                         std::span<const float> hidden) {
+  const int vocab = model_.vocab_size();
+  const size_t h = static_cast<size_t>(model_.hidden_size());
+  if (logits.size() != pending_.size() * static_cast<size_t>(vocab))
+    return absl::InternalError("contrastive search: logits do not match the pending items");
+  size_t tokens = 0;
+  for (const StepItem& item : pending_) tokens += item.tokens.size();
+  if (hidden.size() != tokens * h)
     return absl::InternalError(absl::StrCat("contrastive search needs hidden states: got ",
-                                            out.hidden.size(), " floats for ", prompt.size(),
-                                            " positions of ", hidden));
-  std::vector<float> context = out.hidden;  // [positions, hidden]
-  std::vector<float> logits(out.logits.begin(), out.logits.begin() + vocab);
-  std::vector<int32_t> ids(prompt.begin(), prompt.end());
-
-  std::vector<float> scores(vocab), probs(vocab);
-  std::vector<float> top_probs(k);
-  std::vector<SeqId> cand_seqs(k);
-  std::vector<StepItem> items(k);
-  while (true) {
-    scores = logits;
-    pipeline.Apply(ids, scores);
-    Softmax(scores, probs);
-    const std::vector<ScoredToken> top = TopN(probs, k);
-
-    // Candidate i continues a sequence of its own: the original for i = 0, forks for the rest.
-    cand_seqs[0] = seq;
-    for (int i = 1; i < k; ++i) {
-      absl::StatusOr<SeqId> fork = pool.Fork(seq);
-      if (!fork.ok()) return fork.status();
-      cand_seqs[i] = *fork;
-    }
-    for (int i = 0; i < k; ++i) {
-      items[i] = StepItem{cand_seqs[i], {top[i].token}};
-      top_probs[i] = top[i].score;
-    }
-    if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-    if (absl::Status s = model.Step(items, true, &out); !s.ok()) return s;
-    if (out.hidden.size() != static_cast<size_t>(k) * hidden)
-      return absl::InternalError("contrastive search: the model returned no candidate hidden states");
-
-    const int chosen = ContrastiveRank(context, out.hidden, top_probs, hidden, options.penalty_alpha);
-    for (int i = 0; i < k; ++i) {
-      if (i != chosen) pool.Release(cand_seqs[i]);
-    }
-    seq = cand_seqs[chosen];
-    const int32_t token = top[chosen].token;
-    context.insert(context.end(), out.hidden.begin() + static_cast<size_t>(chosen) * hidden,
-                   out.hidden.begin() + static_cast<size_t>(chosen + 1) * hidden);
-    logits.assign(out.logits.begin() + static_cast<size_t>(chosen) * vocab,
-                  out.logits.begin() + static_cast<size_t>(chosen + 1) * vocab);
-    ids.push_back(token);
-    seq_out.tokens.push_back(token);
-
-    TokenEvent event;
-    event.token = token;
-    if (setup.want_logprobs) {
-      ChosenLogprobs lp = ComputeLogprobs(scores, token, setup.top_logprobs);
-      event.logprob = lp.logprob;
-      event.top_logprobs = lp.top;
-      seq_out.logprobs.push_back(lp.logprob);
-      seq_out.top_logprobs.push_back(std::move(lp.top));
-      seq_out.score += lp.logprob;
-    }
-    if (hooks.on_token) hooks.on_token(event);
-
-    if (IsEos(options, token)) {
-      seq_out.finish_reason = FinishReason::kEos;
-      break;
-    }
-    if (std::optional<StopMatch> m = stops.Check(seq_out.tokens)) {
-      seq_out.finish_reason = FinishReason::kStop;
-      seq_out.stop_string_index = m->index;
-      seq_out.stop_offset = m->offset;
-      break;
-    }
-    if (static_cast<int>(seq_out.tokens.size()) >= setup.max_new_tokens) {
-      seq_out.finish_reason = FinishReason::kLength;
-      break;
-    }
+                                            hidden.size(), " floats for ", tokens,
+                                            " positions of ", h));
+  if (!prefilled_) {
+    prefilled_ = true;
+    context_.assign(hidden.begin(), hidden.end());
+    next_logits_.assign(logits.begin(), logits.end());
+    return PrepareCandidates(pending_[0].seq);
   }
-  return result;
+
+  std::vector<float> probs(candidates_.size());
+  for (size_t i = 0; i < candidates_.size(); ++i) probs[i] = candidates_[i].score;
+  const int chosen = ContrastiveRank(context_, hidden, probs, static_cast<int>(h),
+                                     options_.penalty_alpha);
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (static_cast<int>(i) != chosen) pool_.Release(pending_[i].seq);
+  }
+  const SeqId seq = pending_[chosen].seq;
+  const int32_t token = candidates_[chosen].token;
+  context_.insert(context_.end(), hidden.begin() + chosen * h, hidden.begin() + (chosen + 1) * h);
+  next_logits_.assign(logits.begin() + static_cast<size_t>(chosen) * vocab,
+                      logits.begin() + static_cast<size_t>(chosen + 1) * vocab);
+  ids_.push_back(token);
+  GeneratedSequence& out = result_.sequences[0];
+  EmitToken(0, token, scores_, setup_, hooks_, &out);
+  if (CheckFinished(options_, setup_, stops_, &out)) {
+    pool_.ReleaseAll();
+    pending_.clear();
+    finished_ = true;
+    return absl::OkStatus();
+  }
+  return PrepareCandidates(seq);
+}
+
+absl::Status ContrastiveDecoder::PrepareCandidates(SeqId seq) {
+  scores_ = next_logits_;
+  pipeline_.Apply(ids_, scores_);
+  std::vector<float> probs(scores_.size());
+  Softmax(scores_, probs);
+  candidates_ = TopN(probs, k_);
+  // Candidate i continues a sequence of its own: the current one for i = 0, forks for the rest.
+  pending_.assign(k_, StepItem{});
+  for (int i = 0; i < k_; ++i) {
+    SeqId cand = seq;
+    if (i > 0) {
+      absl::StatusOr<SeqId> fork = pool_.Fork(seq);
+      if (!fork.ok()) return fork.status();
+      cand = *fork;
+    }
+    pending_[i] = StepItem{cand, {candidates_[i].token}};
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Decoder>> MakeContrastiveDecoder(CausalLm& model,
+                                                                std::span<const int32_t> prompt,
+                                                                const GenerationOptions& options,
+                                                                const DecodeSetup& setup,
+                                                                const GenerateHooks& hooks) {
+  auto decoder = std::make_unique<ContrastiveDecoder>(model, prompt, options, setup, hooks);
+  if (absl::Status s = decoder->Start(); !s.ok()) return s;
+  return decoder;
 }
 
 }  // namespace infer::runtime

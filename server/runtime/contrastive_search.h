@@ -7,7 +7,8 @@
 //    (1 - alpha) * p_i - alpha * max_j cos(h_i, context_j);
 //  - the best candidate (first on ties) is kept, its hidden state joins the context, its step's
 //    logits are the next ones, and the other forks are released.
-// Logits processors apply as in greedy search (no warpers).
+// Logits processors apply as in greedy search (no warpers). The decoder is MakeContrastiveDecoder
+// (decoder.h).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "server/runtime/causal_lm.h"
 #include "server/runtime/decode_setup.h"
+#include "server/runtime/decoder.h"
 #include "server/runtime/decoding_types.h"
 #include "server/runtime/generation_options.h"
 
@@ -25,11 +27,5 @@ namespace infer::runtime {
 // [k, hidden], probs [k]. Returns the index of the best candidate.
 int ContrastiveRank(std::span<const float> context, std::span<const float> candidates,
                     std::span<const float> probs, int hidden, double alpha);
-
-absl::StatusOr<GenerationResult> RunContrastiveSearch(CausalLm& model,
-                                                      std::span<const int32_t> prompt,
-                                                      const GenerationOptions& options,
-                                                      const DecodeSetup& setup,
-                                                      const GenerateHooks& hooks);
 
 }  // namespace infer::runtime

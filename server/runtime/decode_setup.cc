@@ -49,4 +49,40 @@ bool IsEos(const GenerationOptions& options, int32_t token) {
          options.eos_token_ids.end();
 }
 
+void EmitToken(int sequence_index, int32_t token, std::span<const float> scores,
+               const DecodeSetup& setup, const GenerateHooks& hooks, GeneratedSequence* seq) {
+  seq->tokens.push_back(token);
+  TokenEvent event;
+  event.sequence_index = sequence_index;
+  event.token = token;
+  if (setup.want_logprobs) {
+    ChosenLogprobs lp = ComputeLogprobs(scores, token, setup.top_logprobs);
+    event.logprob = lp.logprob;
+    event.top_logprobs = lp.top;
+    seq->logprobs.push_back(lp.logprob);
+    seq->top_logprobs.push_back(std::move(lp.top));
+    seq->score += lp.logprob;
+  }
+  if (hooks.on_token) hooks.on_token(event);
+}
+
+bool CheckFinished(const GenerationOptions& options, const DecodeSetup& setup,
+                   const StopStringMatcher& stops, GeneratedSequence* seq) {
+  if (IsEos(options, seq->tokens.back())) {
+    seq->finish_reason = FinishReason::kEos;
+    return true;
+  }
+  if (std::optional<StopMatch> m = stops.Check(seq->tokens)) {
+    seq->finish_reason = FinishReason::kStop;
+    seq->stop_string_index = m->index;
+    seq->stop_offset = m->offset;
+    return true;
+  }
+  if (static_cast<int>(seq->tokens.size()) >= setup.max_new_tokens) {
+    seq->finish_reason = FinishReason::kLength;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace infer::runtime

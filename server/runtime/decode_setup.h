@@ -29,4 +29,14 @@ absl::StatusOr<DecodeSetup> PrepareDecode(const CausalLm& model, std::span<const
 
 bool IsEos(const GenerationOptions& options, int32_t token);
 
+// Appends a chosen token to *seq (with its log-probabilities from `scores`, the processed scores
+// it was chosen from, when setup.want_logprobs) and streams it through hooks.on_token.
+void EmitToken(int sequence_index, int32_t token, std::span<const float> scores,
+               const DecodeSetup& setup, const GenerateHooks& hooks, GeneratedSequence* seq);
+
+// Whether *seq ends with its newest token (eos, then a stop string, then max_new_tokens); sets
+// its finish reason (and stop string fields) when it does.
+bool CheckFinished(const GenerationOptions& options, const DecodeSetup& setup,
+                   const StopStringMatcher& stops, GeneratedSequence* seq);
+
 }  // namespace infer::runtime

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "server/runtime/beam_search.h"
-#include "server/runtime/contrastive_search.h"
 #include "server/runtime/logits_processors.h"
 #include "server/runtime/score_math.h"
 #include "server/runtime/sequence_pool.h"
@@ -14,124 +12,114 @@ namespace infer::runtime {
 absl::StatusOr<GenerationResult> Generate(CausalLm& model, std::span<const int32_t> prompt,
                                           const GenerationOptions& options,
                                           const GenerateHooks& hooks) {
-  absl::StatusOr<DecodeSetup> setup = PrepareDecode(model, prompt, options, hooks);
-  if (!setup.ok()) return setup.status();
-  switch (setup->mode) {
-    case DecodingMode::kGreedy:
-    case DecodingMode::kSample:
-      return RunGreedyOrSample(model, prompt, options, *setup, hooks);
-    case DecodingMode::kBeamSearch:
-    case DecodingMode::kBeamSample:
-      return RunBeamSearch(model, prompt, options, *setup, hooks);
-    case DecodingMode::kContrastive:
-      return RunContrastiveSearch(model, prompt, options, *setup, hooks);
-  }
-  return absl::InternalError("unknown decoding mode");
+  absl::StatusOr<std::unique_ptr<Decoder>> decoder = MakeDecoder(model, prompt, options, hooks);
+  if (!decoder.ok()) return decoder.status();
+  return RunDecoder(model, **decoder, hooks);
 }
 
-absl::StatusOr<GenerationResult> RunGreedyOrSample(CausalLm& model,
-                                                   std::span<const int32_t> prompt,
-                                                   const GenerationOptions& options,
-                                                   const DecodeSetup& setup,
-                                                   const GenerateHooks& hooks) {
-  const int vocab = model.vocab_size();
-  const bool sample = setup.mode == DecodingMode::kSample;
-  const int n = sample ? options.num_return_sequences : 1;
-  const LogitsPipeline pipeline = BuildLogitsPipeline(options, setup.mode, setup.prompt_len);
-  const StopStringMatcher stops(options.stop_strings, hooks.detokenize);
-  Sampler sampler(options.seed);
-  SequencePool pool(model);
+namespace {
 
-  GenerationResult result;
-  result.mode = setup.mode;
-  result.prompt_tokens = setup.prompt_len;
-  result.seed = sampler.seed();
-  result.sequences.resize(n);
-
-  if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-  absl::StatusOr<SeqId> first = pool.New();
-  if (!first.ok()) return first.status();
-  StepOutput out;
-  {
-    StepItem prefill{*first, std::vector<int32_t>(prompt.begin(), prompt.end())};
-    if (absl::Status s = model.Step(std::span(&prefill, 1), false, &out); !s.ok()) return s;
+// Greedy search and multinomial sampling (transformers `_sample`), over one or more rows.
+class SamplingDecoder final : public Decoder {
+ public:
+  SamplingDecoder(CausalLm& model, std::span<const int32_t> prompt,
+                  const GenerationOptions& options, const DecodeSetup& setup,
+                  const GenerateHooks& hooks)
+      : model_(model), options_(options), setup_(setup), hooks_(hooks),
+        pipeline_(BuildLogitsPipeline(options, setup.mode, setup.prompt_len)),
+        stops_(options.stop_strings, hooks.detokenize), sampler_(options.seed), pool_(model),
+        prompt_(prompt.begin(), prompt.end()) {
+    sample_ = setup.mode == DecodingMode::kSample;
+    result_.mode = setup.mode;
+    result_.prompt_tokens = setup.prompt_len;
+    result_.seed = sampler_.seed();
+    result_.sequences.resize(sample_ ? options.num_return_sequences : 1);
   }
 
+  absl::Status Start() {
+    absl::StatusOr<SeqId> seq = pool_.New();
+    if (!seq.ok()) return seq.status();
+    pending_ = {StepItem{*seq, prompt_}};
+    return absl::OkStatus();
+  }
+
+  absl::Status Advance(std::span<const float> logits, std::span<const float>) override {
+    const int vocab = model_.vocab_size();
+    if (logits.size() != pending_.size() * static_cast<size_t>(vocab))
+      return absl::InternalError("sampling decoder: logits do not match the pending items");
+    const bool prefill = rows_.empty();
+    if (prefill) {
+      // The prefill: every row continues the prompt's sequence, the first one itself.
+      const SeqId first = pending_[0].seq;
+      rows_.resize(result_.sequences.size());
+      for (size_t r = 0; r < rows_.size(); ++r) {
+        if (r == 0) {
+          rows_[r].seq = first;
+        } else {
+          absl::StatusOr<SeqId> fork = pool_.Fork(first);
+          if (!fork.ok()) return fork.status();
+          rows_[r].seq = *fork;
+        }
+        rows_[r].ids = prompt_;
+        pending_rows_.push_back(static_cast<int>(r));
+      }
+    }
+    std::vector<float> scores(vocab);
+    std::vector<StepItem> next;
+    std::vector<int> next_rows;
+    for (size_t i = 0; i < pending_rows_.size(); ++i) {
+      const int r = pending_rows_[i];
+      Row& row = rows_[r];
+      const size_t src = prefill ? 0 : i;  // all rows share the prefill's logits
+      std::copy_n(logits.begin() + src * vocab, vocab, scores.begin());
+      pipeline_.Apply(row.ids, scores);
+      const int32_t token = sample_ ? sampler_.Sample(scores) : Argmax(scores);
+      row.ids.push_back(token);
+      GeneratedSequence& seq = result_.sequences[r];
+      EmitToken(r, token, scores, setup_, hooks_, &seq);
+      if (CheckFinished(options_, setup_, stops_, &seq)) {
+        pool_.Release(row.seq);
+      } else {
+        next.push_back(StepItem{row.seq, {token}});
+        next_rows.push_back(r);
+      }
+    }
+    pending_ = std::move(next);
+    pending_rows_ = std::move(next_rows);
+    finished_ = pending_.empty();
+    return absl::OkStatus();
+  }
+
+ private:
   struct Row {
     SeqId seq = -1;
     std::vector<int32_t> ids;  // prompt + generated
-    bool done = false;
   };
-  std::vector<Row> rows(n);
-  // logits: [n, vocab], row r holds the next-token logits of rows[r].
-  std::vector<float> logits(static_cast<size_t>(n) * vocab);
-  for (int r = 0; r < n; ++r) {
-    if (r == 0) {
-      rows[r].seq = *first;
-    } else {
-      absl::StatusOr<SeqId> fork = pool.Fork(*first);
-      if (!fork.ok()) return fork.status();
-      rows[r].seq = *fork;
-    }
-    rows[r].ids.assign(prompt.begin(), prompt.end());
-    std::copy_n(out.logits.begin(), vocab, logits.begin() + static_cast<size_t>(r) * vocab);
-  }
 
-  std::vector<float> scores(vocab);
-  std::vector<StepItem> items;
-  std::vector<int> item_rows;
-  while (true) {
-    items.clear();
-    item_rows.clear();
-    for (int r = 0; r < n; ++r) {
-      Row& row = rows[r];
-      if (row.done) continue;
-      GeneratedSequence& seq_out = result.sequences[r];
-      std::copy_n(logits.begin() + static_cast<size_t>(r) * vocab, vocab, scores.begin());
-      pipeline.Apply(row.ids, scores);
-      const int32_t token = sample ? sampler.Sample(scores) : Argmax(scores);
-      row.ids.push_back(token);
-      seq_out.tokens.push_back(token);
+  CausalLm& model_;
+  const GenerationOptions options_;
+  const DecodeSetup setup_;
+  const GenerateHooks hooks_;
+  const LogitsPipeline pipeline_;
+  const StopStringMatcher stops_;
+  Sampler sampler_;
+  SequencePool pool_;
+  const std::vector<int32_t> prompt_;
+  bool sample_ = false;
+  std::vector<Row> rows_;
+  std::vector<int> pending_rows_;  // row of each pending item
+};
 
-      TokenEvent event;
-      event.sequence_index = r;
-      event.token = token;
-      if (setup.want_logprobs) {
-        ChosenLogprobs lp = ComputeLogprobs(scores, token, setup.top_logprobs);
-        event.logprob = lp.logprob;
-        event.top_logprobs = lp.top;
-        seq_out.logprobs.push_back(lp.logprob);
-        seq_out.top_logprobs.push_back(std::move(lp.top));
-        seq_out.score += lp.logprob;
-      }
-      if (hooks.on_token) hooks.on_token(event);
+}  // namespace
 
-      if (IsEos(options, token)) {
-        row.done = true;
-        seq_out.finish_reason = FinishReason::kEos;
-      } else if (std::optional<StopMatch> m = stops.Check(seq_out.tokens)) {
-        row.done = true;
-        seq_out.finish_reason = FinishReason::kStop;
-        seq_out.stop_string_index = m->index;
-        seq_out.stop_offset = m->offset;
-      } else if (static_cast<int>(seq_out.tokens.size()) >= setup.max_new_tokens) {
-        row.done = true;
-        seq_out.finish_reason = FinishReason::kLength;
-      }
-      if (!row.done) {
-        items.push_back(StepItem{row.seq, {token}});
-        item_rows.push_back(r);
-      }
-    }
-    if (items.empty()) break;
-    if (hooks.cancelled && hooks.cancelled()) return absl::CancelledError("generation cancelled");
-    if (absl::Status s = model.Step(items, false, &out); !s.ok()) return s;
-    for (size_t i = 0; i < item_rows.size(); ++i) {
-      std::copy_n(out.logits.begin() + i * vocab, vocab,
-                  logits.begin() + static_cast<size_t>(item_rows[i]) * vocab);
-    }
-  }
-  return result;
+absl::StatusOr<std::unique_ptr<Decoder>> MakeSamplingDecoder(CausalLm& model,
+                                                             std::span<const int32_t> prompt,
+                                                             const GenerationOptions& options,
+                                                             const DecodeSetup& setup,
+                                                             const GenerateHooks& hooks) {
+  auto decoder = std::make_unique<SamplingDecoder>(model, prompt, options, setup, hooks);
+  if (absl::Status s = decoder->Start(); !s.ok()) return s;
+  return decoder;
 }
 
 }  // namespace infer::runtime
