@@ -290,6 +290,24 @@ TEST(TokenizerWordPiece, PairsGetTypeIdsAndLongestFirstTruncation) {
   EXPECT_EQ(e.num_truncated, 0u);
 }
 
+TEST(TokenizerWordPiece, BudgetsNotAboveTheSpecialTokensBehaveLikeHf) {
+  TempDir dir;
+  auto tok = LoadJson(dir, WordPieceTokenizerJson(kBertVocab));
+  ASSERT_TRUE(tok);
+  TruncationOptions t;
+  // Smaller than the 2 special tokens: HF's unsigned subtraction wraps, nothing is cut.
+  t.max_length = 1;
+  EXPECT_EQ(Tokens(*tok, tok->Encode("a b c", true, t)),
+            (std::vector<std::string>{"[CLS]", "a", "b", "c", "[SEP]"}));
+  // Equal: the texts get nothing.
+  t.max_length = 2;
+  EXPECT_EQ(Tokens(*tok, tok->Encode("a b c", true, t)), (std::vector<std::string>{"[CLS]", "[SEP]"}));
+  t.max_length = 3;
+  const Encoding e = tok->EncodePair("a b", "c d e", true, t);
+  EXPECT_EQ(Tokens(*tok, e), (std::vector<std::string>{"[CLS]", "[SEP]", "[SEP]"}));
+  EXPECT_EQ(e.num_truncated, 5u);
+}
+
 TEST(TokenizerWordPiece, DecodeCleansUpSpacesLikeHf) {
   TempDir dir;
   auto tok = LoadJson(dir, WordPieceTokenizerJson(kBertVocab));
