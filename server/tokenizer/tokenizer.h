@@ -118,7 +118,8 @@ class Tokenizer {
 // valid UTF-8 (a character split across byte-level tokens is held back until it completes)
 // and, when clean_up_tokenization_spaces is on, past any place a later token could still change.
 // Finish() flushes the rest (invalid leftovers become U+FFFD). The concatenation of everything
-// returned equals tokenizer.Decode(all ids) with the same skip_special_tokens.
+// returned equals tokenizer.Decode(all ids) with the same skip_special_tokens. The tokenizer must
+// outlive the decoder; one decoder per stream, not thread-safe.
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false);

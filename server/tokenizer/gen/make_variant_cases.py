@@ -6,7 +6,9 @@ This adds the options those leave untested -- add_prefix_space with offset trimm
 NFD/Lowercase normalizer sequences, cased BERT, added tokens with lstrip/rstrip/single_word and
 normalized=True -- on small tokenizers trained here, and records what `tokenizers` returns
 (ids, type ids, character offsets, sequence ids, decode with and without special tokens).
-Seeded, offline. Usage: python3 make_variant_cases.py OUT.json
+Seeded and offline, but tokenizers' WordPieceTrainer breaks ties in hash order, so a rerun may
+give other BERT vocabularies (and cases): the committed file, which embeds each tokenizer.json,
+is the reference. Usage: python3 make_variant_cases.py OUT.json
 """
 import json
 import random
