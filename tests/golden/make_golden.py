@@ -675,7 +675,8 @@ def make_gpt2(vocab_size, eot_id, seed, init_range):
         tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(cfg)
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+    assert isinstance(model, GPT2LMHeadModel)
     perturb_norms_and_biases(model, seed + 1)
     model.eval()
     return model
@@ -706,7 +707,8 @@ def make_bert_cls(vocab_size, seed, init_range):
         label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
     )
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(cfg)
+    model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation="eager")
+    assert isinstance(model, BertForSequenceClassification)
     perturb_norms_and_biases(model, seed + 1)
     return model.eval()
 
@@ -714,7 +716,8 @@ def make_bert_cls(vocab_size, seed, init_range):
 def make_bert_embed(vocab_size, seed, init_range):
     cfg = make_bert_config(vocab_size, init_range)
     torch.manual_seed(seed)
-    model = BertModel(cfg)
+    model = AutoModel.from_config(cfg, attn_implementation="eager")
+    assert isinstance(model, BertModel)
     perturb_norms_and_biases(model, seed + 1)
     return model.eval()
 
@@ -740,7 +743,8 @@ def make_distilbert(vocab_size, seed, init_range):
         label2id={l: i for i, l in enumerate(DISTIL_LABELS)},
     )
     torch.manual_seed(seed)
-    model = DistilBertForSequenceClassification(cfg)
+    model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation="eager")
+    assert isinstance(model, DistilBertForSequenceClassification)
     perturb_norms_and_biases(model, seed + 1)
     return model.eval()
 
@@ -765,7 +769,8 @@ def make_roberta(vocab_size, seed, init_range, pad_id, bos_id, eos_id):
         label2id={"negative": 0, "positive": 1},
     )
     torch.manual_seed(seed)
-    model = RobertaForSequenceClassification(cfg)
+    model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation="eager")
+    assert isinstance(model, RobertaForSequenceClassification)
     perturb_norms_and_biases(model, seed + 1)
     return model.eval()
 
@@ -816,9 +821,16 @@ def expected_gpt2(model, tok, cases, name):
         ids = tok(text)["input_ids"]
         x = torch.tensor([ids])
         captured = {}
-        hook = model.transformer.ln_f.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", inp[0]))
+
+        def keep_input(mod, inp, out):  # must return None (a returned value replaces the output)
+            captured["x"] = inp[0].detach().clone()
+
+        hook = model.transformer.ln_f.register_forward_hook(keep_input)
         out = model(x, output_hidden_states=True, output_attentions=True)
         hook.remove()
+        plain = model(x).logits  # the same forward with nothing attached
+        assert torch.equal(plain, out.logits), "capturing changed the forward pass"
+        assert torch.allclose(model.transformer.ln_f(captured["x"]), out.hidden_states[-1], atol=1e-6)
         T = len(ids)
         logits = out.logits[0]
         tensors["%s.logits" % cname] = logits
@@ -1317,6 +1329,7 @@ ENCODER_HIDDEN_NOTE = ("hidden_states.0 = embeddings output (word + position (+ 
 
 def gpt2_variants_in_memory(V, eot_id, seed):
     m = make_gpt2(V, eot_id, seed=seed, init_range=GPT2_INIT)
+    assert m.config._attn_implementation == "eager"
     return {
         "gpt2": m,
         # what the engine sees after loading 16-bit weights: the rounded values, in float32
@@ -1439,6 +1452,7 @@ def main():
     # ---- expected outputs (from the saved folders, in float32) ----
     def load(cls, d):
         m = cls.from_pretrained(str(MODELS / d), torch_dtype=torch.float32, attn_implementation="eager")
+        assert m.config._attn_implementation == "eager"
         return m.eval()
 
     summary = {"versions": versions, "gpt2_seed": seed, "margins": {}}
