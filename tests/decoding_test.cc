@@ -423,6 +423,34 @@ TEST(Sampling, TopKTokensOnlyAndLogprobsOfTheWarpedDistribution) {
   }
 }
 
+TEST(Logprobs, RawLogprobsComeFromTheModelsLogits) {
+  for (int mode = 0; mode < 3; ++mode) {
+    SCOPED_TRACE(mode);
+    FakeLm lm(50, 6);
+    GenerationOptions o = Greedy(8);
+    o.top_logprobs = 4;
+    o.raw_logprobs = true;
+    o.repetition_penalty = 3.0;
+    if (mode == 0) { o.do_sample = true; o.top_k = 3; o.seed = 2; }
+    if (mode == 1) { o.penalty_alpha = 0.5; o.top_k = 3; }
+    if (mode == 2) { o.num_beams = 2; }
+    auto r = Generate(lm, std::vector<int32_t>{1}, o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const auto& s = r->sequences[0];
+    std::vector<int32_t> hist = {1};
+    std::vector<float> logits(50), logp(50);
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      lm.Logits(hist, logits);
+      LogSoftmax(logits, logp);
+      EXPECT_FLOAT_EQ(s.logprobs[i], logp[s.tokens[i]]) << i;
+      ASSERT_EQ(s.top_logprobs[i].size(), 4u);
+      EXPECT_EQ(s.top_logprobs[i][0].token, Argmax(logits));  // before penalty and top-k
+      EXPECT_FALSE(std::isinf(s.top_logprobs[i][3].logprob));
+      hist.push_back(s.tokens[i]);
+    }
+  }
+}
+
 TEST(Sampling, NumReturnSequencesShareThePromptAndStepTogether) {
   FakeLm lm(100);
   GenerationOptions o = Greedy(12);

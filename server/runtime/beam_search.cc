@@ -218,6 +218,14 @@ absl::Status BeamSearchDecoder::Advance(std::span<const float> logits, std::span
   // BeamSearchScorer.process
   const int cur_len = static_cast<int>(beams_[0].ids.size()) + 1;
   auto token_logprobs = [&](int b, int32_t token, float* logprob, std::vector<TokenLogprob>* top) {
+    if (setup_.raw_logprobs) {
+      const size_t src = prefill ? 0 : static_cast<size_t>(b);
+      ChosenLogprobs lp = ComputeLogprobs(logits.subspan(src * vocab, vocab), token,
+                                          setup_.top_logprobs);
+      *logprob = lp.logprob;
+      *top = std::move(lp.top);
+      return;
+    }
     std::span<const float> row(processed.data() + static_cast<size_t>(b) * vocab, vocab);
     *logprob = row[token];
     for (const ScoredToken& t : TopN(row, setup_.top_logprobs)) top->push_back({t.token, t.score});

@@ -13,8 +13,9 @@
 //    hypotheses (unless done), and the num_return_sequences best are returned, best first, each
 //    ending with eos_token_ids[0] when it is shorter than the longest returned one (finalize()).
 // Beams share their prefix through CausalLm::Fork and are stepped as one batch
-// (MakeBeamSearchDecoder in decoder.h). Tokens reach hooks.on_token only at the end. Per-token logprobs are the processed log-softmax scores the beam
-// accumulated, so they sum to the hypothesis' sum_logprobs.
+// (MakeBeamSearchDecoder in decoder.h). Tokens reach hooks.on_token only at the end. Per-token
+// logprobs are the processed log-softmax scores the beam accumulated, so they sum to the
+// hypothesis' sum_logprobs (not so with raw_logprobs).
 #pragma once
 
 #include <cstdint>

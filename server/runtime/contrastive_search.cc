@@ -105,6 +105,7 @@ class ContrastiveDecoder final : public Decoder {
   std::vector<float> context_;   // [positions, hidden]: prompt and chosen tokens
   std::vector<float> next_logits_;
   std::vector<float> scores_;    // processed scores the candidates were taken from
+  std::vector<float> raw_;       // and the model's logits they came from
   std::vector<ScoredToken> candidates_;  // token, probability
 };
 
@@ -141,7 +142,7 @@ absl::Status ContrastiveDecoder::Advance(std::span<const float> logits,
                       logits.begin() + static_cast<size_t>(chosen + 1) * vocab);
   ids_.push_back(token);
   GeneratedSequence& out = result_.sequences[0];
-  EmitToken(0, token, scores_, setup_, hooks_, &out);
+  EmitToken(0, token, scores_, raw_, setup_, hooks_, &out);
   if (CheckFinished(options_, setup_, stops_, &out)) {
     pool_.ReleaseAll();
     pending_.clear();
@@ -153,6 +154,7 @@ absl::Status ContrastiveDecoder::Advance(std::span<const float> logits,
 
 absl::Status ContrastiveDecoder::PrepareCandidates(SeqId seq) {
   scores_ = next_logits_;
+  raw_ = next_logits_;
   pipeline_.Apply(ids_, scores_);
   std::vector<float> probs(scores_.size());
   Softmax(scores_, probs);

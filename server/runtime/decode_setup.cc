@@ -41,6 +41,7 @@ absl::StatusOr<DecodeSetup> PrepareDecode(const CausalLm& model, std::span<const
   setup.max_new_tokens = std::min(ResolveMaxNewTokens(options, setup.prompt_len), room);
   setup.want_logprobs = options.logprobs || options.top_logprobs > 0;
   setup.top_logprobs = options.top_logprobs;
+  setup.raw_logprobs = options.raw_logprobs;
   return setup;
 }
 
@@ -50,13 +51,15 @@ bool IsEos(const GenerationOptions& options, int32_t token) {
 }
 
 void EmitToken(int sequence_index, int32_t token, std::span<const float> scores,
-               const DecodeSetup& setup, const GenerateHooks& hooks, GeneratedSequence* seq) {
+               std::span<const float> raw_logits, const DecodeSetup& setup,
+               const GenerateHooks& hooks, GeneratedSequence* seq) {
   seq->tokens.push_back(token);
   TokenEvent event;
   event.sequence_index = sequence_index;
   event.token = token;
   if (setup.want_logprobs) {
-    ChosenLogprobs lp = ComputeLogprobs(scores, token, setup.top_logprobs);
+    ChosenLogprobs lp =
+        ComputeLogprobs(setup.raw_logprobs ? raw_logits : scores, token, setup.top_logprobs);
     event.logprob = lp.logprob;
     event.top_logprobs = lp.top;
     seq->logprobs.push_back(lp.logprob);

@@ -19,6 +19,7 @@ struct DecodeSetup {
   int max_new_tokens = 0;
   bool want_logprobs = false;  // options.logprobs || options.top_logprobs > 0
   int top_logprobs = 0;
+  bool raw_logprobs = false;   // options.raw_logprobs
 };
 
 // INVALID_ARGUMENT for bad options (naming the field), an empty prompt, prompt ids outside the
@@ -29,10 +30,12 @@ absl::StatusOr<DecodeSetup> PrepareDecode(const CausalLm& model, std::span<const
 
 bool IsEos(const GenerationOptions& options, int32_t token);
 
-// Appends a chosen token to *seq (with its log-probabilities from `scores`, the processed scores
-// it was chosen from, when setup.want_logprobs) and streams it through hooks.on_token.
+// Appends a chosen token to *seq and streams it through hooks.on_token. When
+// setup.want_logprobs, its log-probabilities come from `scores` (the processed scores it was
+// chosen from) or, with setup.raw_logprobs, from `raw_logits` (the model's, unprocessed).
 void EmitToken(int sequence_index, int32_t token, std::span<const float> scores,
-               const DecodeSetup& setup, const GenerateHooks& hooks, GeneratedSequence* seq);
+               std::span<const float> raw_logits, const DecodeSetup& setup,
+               const GenerateHooks& hooks, GeneratedSequence* seq);
 
 // Whether *seq ends with its newest token (eos, then a stop string, then max_new_tokens); sets
 // its finish reason (and stop string fields) when it does.

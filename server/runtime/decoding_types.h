@@ -37,7 +37,8 @@ struct GeneratedSequence {
   // stop string keeps every token, the stop string included (see stop_offset).
   std::vector<int32_t> tokens;
   // When options.logprobs or top_logprobs > 0: one entry per token (see ComputeLogprobs; beam
-  // search reports the processed log-softmax score it accumulated for the token).
+  // search reports the processed log-softmax score it accumulated for the token; raw_logprobs
+  // reports log_softmax of the model's logits instead).
   std::vector<float> logprobs;
   std::vector<std::vector<TokenLogprob>> top_logprobs;
   FinishReason finish_reason = FinishReason::kLength;

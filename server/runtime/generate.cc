@@ -76,7 +76,7 @@ class SamplingDecoder final : public Decoder {
       const int32_t token = sample_ ? sampler_.Sample(scores) : Argmax(scores);
       row.ids.push_back(token);
       GeneratedSequence& seq = result_.sequences[r];
-      EmitToken(r, token, scores, setup_, hooks_, &seq);
+      EmitToken(r, token, scores, logits.subspan(src * vocab, vocab), setup_, hooks_, &seq);
       if (CheckFinished(options_, setup_, stops_, &seq)) {
         pool_.Release(row.seq);
       } else {

@@ -188,6 +188,7 @@ absl::Status MergeGenerationConfigJson(const json& j, GenerationOptions* o) {
   chain(ReadInt(j, "num_return_sequences", &o->num_return_sequences));
   chain(ReadFloat(j, "penalty_alpha", &o->penalty_alpha));
   chain(ReadIdList(j, "eos_token_id", &o->eos_token_ids));
+  chain(ReadBool(j, "raw_logprobs", &o->raw_logprobs));
   if (!s.ok()) return s;
 
   if (auto it = j.find("early_stopping"); it != j.end() && !it->is_null()) {

@@ -58,6 +58,9 @@ struct GenerationOptions {
   std::optional<uint64_t> seed;  // unset: a random seed per request
   bool logprobs = false;         // per-token log-probabilities (see sampler.h for which)
   int top_logprobs = 0;          // and the N most likely alternatives at each step
+  // Report log_softmax of the model's raw logits (transformers' `output_logits`), before any
+  // processor or warper, instead of the processed scores the token was chosen from.
+  bool raw_logprobs = false;
 };
 
 // The strategy transformers' `GenerationConfig.get_generation_mode` would pick (temperature 0
