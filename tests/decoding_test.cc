@@ -564,6 +564,29 @@ TEST(BeamSearch, TokensStreamAtTheEnd) {
   EXPECT_EQ(events[7].token, r->sequences[1].tokens[2]);
 }
 
+TEST(BeamSearch, StopsWhenEveryBeamHoldsAStopString) {
+  FakeLm lm(20);
+  // After two new tokens every beam continues with token 5 ('f'); before that 5 is unlikely.
+  lm.bias = [](std::span<const int32_t> h, std::span<float> l) {
+    l[5] += h.size() == 3 ? 100.0f : -100.0f;
+  };
+  GenerationOptions o = Greedy(10);
+  o.num_beams = 3;
+  o.num_return_sequences = 2;
+  o.stop_strings = {"f"};
+  GenerateHooks hooks;
+  hooks.detokenize = Letters;
+  auto r = Generate(lm, std::vector<int32_t>{1}, o, hooks);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const auto& s : r->sequences) {
+    EXPECT_EQ(s.finish_reason, FinishReason::kStop);
+    ASSERT_EQ(s.tokens.size(), 3u);
+    EXPECT_EQ(s.tokens.back(), 5);
+    EXPECT_EQ(s.stop_offset, 2u);
+  }
+  EXPECT_TRUE(lm.balanced());
+}
+
 TEST(BeamSampling, IsReproducibleWithASeed) {
   FakeLm lm(50);
   GenerationOptions o = Greedy(10);
