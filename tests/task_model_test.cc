@@ -110,6 +110,9 @@ TEST_F(TaskModelTest, WrongTaskForModelIsInvalidArgument) {
   auto g = Load("gpt2");
   auto b = Load("bert");
   ASSERT_TRUE(g && b);
+  EXPECT_EQ(g->info().family, "gpt2");
+  EXPECT_TRUE(g->info().causal);
+  EXPECT_EQ(b->info().family, "bert");
   EXPECT_EQ(g->Embed({"x"}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(g->Classify({"x"}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(b->Generate("x", {}).status().code(), absl::StatusCode::kInvalidArgument);

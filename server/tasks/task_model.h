@@ -60,7 +60,8 @@ class TaskModel {
                                                          kernels::Backend* backend,
                                                          const runtime::LmEngineOptions& lm = {});
 
-  const model::ModelInfo& info() const { return model_.info(); }
+  // The decoder moves into the LmEngine at load, so ask whichever part holds the model.
+  const model::ModelInfo& info() const { return lm_ ? lm_->info() : model_.encoder->info(); }
   const std::string& path() const { return model_.path; }
   bool causal() const { return lm_ != nullptr; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }

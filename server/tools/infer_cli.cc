@@ -78,9 +78,19 @@ absl::Status ApplyGenerationFlags(const CliArgs& a, const tokenizer::Tokenizer& 
   return absl::OkStatus();
 }
 
+// Flags given but never read are typos: refuse them before any work is done.
+absl::Status CheckUnread(const CliArgs& a) {
+  std::vector<std::string> unread = a.Unread();
+  if (unread.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown or unused flags: --", absl::StrJoin(unread, ", --")));
+}
+
 absl::Status RunGenerate(tasks::TaskModel& m, const CliArgs& a, const std::string& prompt) {
   runtime::GenerationOptions o = m.generation_defaults();
   INFER_RETURN_IF_ERROR(ApplyGenerationFlags(a, m.tokenizer(), &o));
+  INFER_RETURN_IF_ERROR(CheckUnread(a));
+  INFER_RETURN_IF_ERROR(runtime::ValidateGenerationOptions(o, m.lm()->vocab_size()));
   const bool stream = o.num_beams == 1 && o.num_return_sequences == 1;
   tokenizer::StreamDecoder dec(m.tokenizer(), /*skip_special_tokens=*/true);
   runtime::GenerateHooks hooks;
@@ -216,12 +226,7 @@ absl::Status Run(int argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat("unknown command \"", cmd, "\""));
   }
   if (!st.ok()) return st;
-  std::vector<std::string> unread = a.Unread();
-  if (!unread.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown or unused flags: --",
-                                                   absl::StrJoin(unread, ", --")));
-  }
-  return absl::OkStatus();
+  return CheckUnread(a);
 }
 
 }  // namespace
