@@ -7,5 +7,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ca-certificates \
-  libabsl-dev nlohmann-json3-dev libutf8proc-dev libopenblas-dev \
+  libabsl-dev nlohmann-json3-dev libutf8proc-dev libopenblas-dev libopenblas-openmp-dev \
   libgtest-dev libgmock-dev libbenchmark-dev >/dev/null
