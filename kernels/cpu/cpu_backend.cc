@@ -54,8 +54,15 @@ class CpuBackend final : public Backend {
     const int64_t m = x.numel() / x.dim(-1), k = x.dim(-1), n = w.dim(0);
     assert(w.dim(1) == k && y.numel() == m * n);
     if (m == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.as<float>(), k,
-                w.as<float>(), k, 0.0f, y.as<float>(), n);
+    if (m == 1) {
+      // One row (batch-1 decode): OpenBLAS runs a one-row SGEMM through its packing path;
+      // SGEMV streams the weight once, which is all this step can do.
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w.as<float>(), k, x.as<float>(), 1,
+                  0.0f, y.as<float>(), 1);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.as<float>(), k,
+                  w.as<float>(), k, 0.0f, y.as<float>(), n);
+    }
     if (bias != nullptr || act != Activation::kNone) {
       cpu::BiasActivate(y.as<float>(), m, n, bias ? bias->as<float>() : nullptr, act);
     }
