@@ -126,6 +126,9 @@ TEST(CpuOps, PagedAttentionMatchesReference) {
   CheckPaged({2, 8, 2, 32, 16, true, {5, 17}, {21, 17}}, 3);
   CheckPaged({2, 6, 3, 64, 8, false, {9, 3}, {9, 3}}, 4);
   CheckPaged({1, 2, 1, 8, 1, true, {33}, {40}}, 5);
+  // Causal chunks longer than one query tile (64), with and without a cached prefix.
+  CheckPaged({2, 4, 2, 32, 16, true, {150, 70}, {170, 70}}, 6);
+  CheckPaged({1, 2, 2, 64, 16, false, {130}, {130}}, 7);
 }
 
 TEST(CpuOps, ContiguousAttentionEqualsPagedWithIdentityTable) {

@@ -37,6 +37,8 @@ struct KvRows {
 // Long query chunks (prefill): gather the sequence's keys/values for one kv head into contiguous
 // [ctx, d] buffers, then S = Q K^T and O = P V as SGEMMs, so prefill attention runs at GEMM speed
 // instead of one dot product at a time. OpenBLAS threads each GEMM; rows of softmax use OpenMP.
+constexpr int64_t kQueryTile = 64;
+
 void AttentionGemm(const AttentionParams& p, int s) {
   const int d = p.head_dim;
   const int group = p.num_heads / p.num_kv_heads;
@@ -51,31 +53,41 @@ void AttentionGemm(const AttentionParams& p, int s) {
       std::copy(kv.V(j, kh), kv.V(j, kh) + d, v.begin() + j * d);
     }
     for (int h = kh * group; h < (kh + 1) * group; ++h) {
-      const float* q = p.q + q0 * q_row + static_cast<int64_t>(h) * d;
-      // scores[q_len, ctx] = scale * Q[q_len, d] K[ctx, d]^T
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q_len, ctx, d, p.scale, q, q_row,
-                  k.data(), d, 0.0f, scores.data(), ctx);
+      // Causal chunks go in tiles of query rows so each tile multiplies only the keys it can
+      // see (about half the work of the full square); bidirectional chunks are one tile.
+      const int64_t tile = p.causal ? kQueryTile : q_len;
+      for (int64_t t0 = 0; t0 < q_len; t0 += tile) {
+        const int64_t rows = std::min(tile, q_len - t0);
+        const int64_t keys = p.causal ? ctx - q_len + t0 + rows : ctx;
+        const float* q = p.q + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
+        // scores[rows, keys] = scale * Q[rows, d] K[keys, d]^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, d, p.scale, q, q_row,
+                    k.data(), d, 0.0f, scores.data(), keys);
 #pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < q_len; ++i) {
-        float* row = scores.data() + i * ctx;
-        const int64_t visible = p.causal ? ctx - q_len + i + 1 : ctx;
-        const float mx = *std::max_element(row, row + visible);
-        float denom = 0.0f;
-        for (int64_t j = 0; j < visible; ++j) {
-          row[j] = std::exp(row[j] - mx);
-          denom += row[j];
+        for (int64_t i = 0; i < rows; ++i) {
+          float* row = scores.data() + i * keys;
+          const int64_t visible = p.causal ? ctx - q_len + t0 + i + 1 : ctx;
+          const float mx = *std::max_element(row, row + visible);
+          float denom = 0.0f;
+          for (int64_t j = 0; j < visible; ++j) {
+            row[j] = std::exp(row[j] - mx);
+            denom += row[j];
+          }
+          const float inv = 1.0f / denom;
+          for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+          std::fill(row + visible, row + keys, 0.0f);
         }
-        const float inv = 1.0f / denom;
-        for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
-        std::fill(row + visible, row + ctx, 0.0f);
-      }
-      float* o = p.out + q0 * q_row + static_cast<int64_t>(h) * d;
-      // O[q_len, d] = P[q_len, ctx] V[ctx, d]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q_len, d, ctx, 1.0f, scores.data(),
-                  ctx, v.data(), d, 0.0f, o, q_row);
-      if (p.probs != nullptr) {
-        std::copy(scores.begin(), scores.end(),
-                  p.probs + p.probs_offsets[s] + static_cast<int64_t>(h) * q_len * ctx);
+        float* o = p.out + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
+        // O[rows, d] = P[rows, keys] V[keys, d]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, keys, 1.0f,
+                    scores.data(), keys, v.data(), d, 0.0f, o, q_row);
+        if (p.probs != nullptr) {
+          float* dst = p.probs + p.probs_offsets[s] + (static_cast<int64_t>(h) * q_len + t0) * ctx;
+          for (int64_t i = 0; i < rows; ++i) {
+            std::copy(scores.begin() + i * keys, scores.begin() + (i + 1) * keys, dst + i * ctx);
+            std::fill(dst + i * ctx + keys, dst + (i + 1) * ctx, 0.0f);
+          }
+        }
       }
     }
   }
