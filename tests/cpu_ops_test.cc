@@ -215,5 +215,24 @@ TEST(CpuOps, LayerNormLinearAndActivationsMatchReference) {
   }
 }
 
+// The vectorised GELUs against double-precision formulas over a dense grid, saturation included.
+TEST(CpuOps, GeluApproximationsStayWithinFloatRounding) {
+  double worst_tanh = 0, worst_erf = 0;
+  for (int i = -40000; i <= 40000; ++i) {
+    const float x = i * 0.0005f;
+    const double xd = x;
+    const double ref_tanh =
+        0.5 * xd * (1 + std::tanh(std::sqrt(2 / M_PI) * (xd + 0.044715 * xd * xd * xd)));
+    const double ref_erf = 0.5 * xd * (1 + std::erf(xd / std::sqrt(2.0)));
+    const double scale = std::max(1.0, std::fabs(xd));
+    worst_tanh = std::max(worst_tanh, std::fabs(cpu::ActivateScalar(x, Activation::kGeluTanh) - ref_tanh) / scale);
+    worst_erf = std::max(worst_erf, std::fabs(cpu::ActivateScalar(x, Activation::kGeluErf) - ref_erf) / scale);
+  }
+  EXPECT_LT(worst_tanh, 1e-6);
+  EXPECT_LT(worst_erf, 1e-6);
+  EXPECT_EQ(cpu::ActivateScalar(-200.0f, Activation::kGeluTanh), -0.0f);
+  EXPECT_EQ(cpu::ActivateScalar(200.0f, Activation::kGeluErf), 200.0f);
+}
+
 }  // namespace
 }  // namespace infer::kernels
