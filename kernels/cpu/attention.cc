@@ -36,10 +36,10 @@ struct KvRows {
 
 // Long query chunks (prefill): gather the sequence's keys/values for one kv head into contiguous
 // [ctx, d] buffers, then S = Q K^T and O = P V as SGEMMs, so prefill attention runs at GEMM speed
-// instead of one dot product at a time. OpenBLAS threads each GEMM; rows of softmax use OpenMP.
+// instead of one dot product at a time.
 constexpr int64_t kQueryTile = 64;
 
-void AttentionGemm(const AttentionParams& p, int s) {
+void AttentionGemm(const AttentionParams& p, int s, int kh) {
   const int d = p.head_dim;
   const int group = p.num_heads / p.num_kv_heads;
   const int64_t q_row = static_cast<int64_t>(p.num_heads) * d;
@@ -47,7 +47,7 @@ void AttentionGemm(const AttentionParams& p, int s) {
   const int64_t ctx = p.context_lens[s];
   KvRows kv{p, s, q0};
   std::vector<float> k(ctx * d), v(ctx * d), scores(q_len * ctx);
-  for (int kh = 0; kh < p.num_kv_heads; ++kh) {
+  {
     for (int64_t j = 0; j < ctx; ++j) {
       std::copy(kv.K(j, kh), kv.K(j, kh) + d, k.begin() + j * d);
       std::copy(kv.V(j, kh), kv.V(j, kh) + d, v.begin() + j * d);
@@ -63,7 +63,6 @@ void AttentionGemm(const AttentionParams& p, int s) {
         // scores[rows, keys] = scale * Q[rows, d] K[keys, d]^T
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, d, p.scale, q, q_row,
                     k.data(), d, 0.0f, scores.data(), keys);
-#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < rows; ++i) {
           float* row = scores.data() + i * keys;
           const int64_t visible = p.causal ? ctx - q_len + t0 + i + 1 : ctx;
@@ -100,12 +99,20 @@ constexpr int64_t kGemmMinQueries = 16;
 void Attention(const AttentionParams& p) {
   // Prefill-sized chunks go through GEMMs, one sequence at a time; the rest (decode tokens,
   // short chunks) through the per-row loop below, parallel over (sequence, head).
+  // One task per (sequence, kv head), run in parallel: with the OpenMP build of OpenBLAS each
+  // GEMM inside the parallel region runs on its calling thread, so small per-head GEMMs
+  // (encoder batches, head_dim 32) do not pay a thread fork each.
   std::vector<char> done(p.num_seqs, 0);
+  std::vector<std::pair<int, int>> gemm_tasks;
   for (int s = 0; s < p.num_seqs; ++s) {
     if (p.cu_seqlens_q[s + 1] - p.cu_seqlens_q[s] >= kGemmMinQueries) {
-      AttentionGemm(p, s);
       done[s] = 1;
+      for (int kh = 0; kh < p.num_kv_heads; ++kh) gemm_tasks.emplace_back(s, kh);
     }
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t t = 0; t < gemm_tasks.size(); ++t) {
+    AttentionGemm(p, gemm_tasks[t].first, gemm_tasks[t].second);
   }
   const int d = p.head_dim;
   const int group = p.num_heads / p.num_kv_heads;
