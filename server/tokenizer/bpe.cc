@@ -1,3 +1,4 @@
+#include "server/tokenizer/vocab_table.h"
 #include "server/tokenizer/bpe.h"
 
 #include <queue>
@@ -22,23 +23,12 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
     const std::string& source) {
   std::unique_ptr<BpeModel> m(new BpeModel());
   m->options_ = std::move(options);
-  m->vocab_.reserve(vocab.size());
-  for (auto& [token, id] : vocab) {
-    if (id < 0 || id > INT32_MAX) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": vocabulary id ", id, " of token '", token, "' is out of range"));
-    }
-    const auto id32 = static_cast<int32_t>(id);
-    if (!m->vocab_r_.emplace(id32, token).second) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": vocabulary id ", id,
-                                                     " is used by both '", m->vocab_r_[id32],
-                                                     "' and '", token, "'"));
-    }
-    if (!m->vocab_.emplace(token, id32).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": token '", token, "' appears twice in the vocabulary"));
-    }
-    m->max_id_ = std::max(m->max_id_, id32);
+  {
+    VocabTable table;
+    if (absl::Status st = BuildVocabTable(vocab, source, &table); !st.ok()) return st;
+    m->vocab_ = std::move(table.to_id);
+    m->vocab_r_ = std::move(table.to_token);
+    m->max_id_ = table.max_id;
   }
   const size_t prefix_len =
       m->options_.continuing_subword_prefix ? m->options_.continuing_subword_prefix->size() : 0;

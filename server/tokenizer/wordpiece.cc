@@ -1,3 +1,4 @@
+#include "server/tokenizer/vocab_table.h"
 #include "server/tokenizer/wordpiece.h"
 
 #include "absl/strings/str_cat.h"
@@ -12,22 +13,12 @@ absl::StatusOr<std::unique_ptr<WordPieceModel>> WordPieceModel::Create(
     const std::string& source) {
   std::unique_ptr<WordPieceModel> m(new WordPieceModel());
   m->options_ = std::move(options);
-  for (auto& [token, id] : vocab) {
-    if (id < 0 || id > INT32_MAX) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": vocabulary id ", id, " of token '", token, "' is out of range"));
-    }
-    const auto id32 = static_cast<int32_t>(id);
-    if (!m->vocab_r_.emplace(id32, token).second) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": vocabulary id ", id,
-                                                     " is used by both '", m->vocab_r_[id32],
-                                                     "' and '", token, "'"));
-    }
-    if (!m->vocab_.emplace(token, id32).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": token '", token, "' appears twice in the vocabulary"));
-    }
-    m->max_id_ = std::max(m->max_id_, id32);
+  {
+    VocabTable table;
+    if (absl::Status st = BuildVocabTable(vocab, source, &table); !st.ok()) return st;
+    m->vocab_ = std::move(table.to_id);
+    m->vocab_r_ = std::move(table.to_token);
+    m->max_id_ = table.max_id;
   }
   auto unk = m->vocab_.find(m->options_.unk_token);
   if (unk == m->vocab_.end()) {
