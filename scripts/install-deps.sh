@@ -8,4 +8,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ca-certificates \
   libabsl-dev nlohmann-json3-dev libutf8proc-dev libopenblas-dev libopenblas-openmp-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev >/dev/null
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler prometheus-cpp-dev \
+  python3 python3-grpcio python3-protobuf curl >/dev/null
