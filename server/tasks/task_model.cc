@@ -62,16 +62,23 @@ TokenizedInput TaskModel::Tokenize(const std::string& text, const std::string* p
 absl::StatusOr<runtime::GenerationResult> TaskModel::Generate(
     const std::string& prompt, const runtime::GenerationOptions& options,
     runtime::GenerateHooks hooks) {
+  tokenizer::Encoding e = tokenizer_->Encode(prompt, /*add_special_tokens=*/true);
+  if (e.ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
+  return GenerateFromIds(e.ids, options, std::move(hooks));
+}
+
+absl::StatusOr<runtime::GenerationResult> TaskModel::GenerateFromIds(
+    std::span<const int32_t> prompt, const runtime::GenerationOptions& options,
+    runtime::GenerateHooks hooks) {
   if (!lm_) {
     return absl::InvalidArgumentError(
         absl::StrCat("model ", model_.path, " is an encoder and cannot generate text"));
   }
-  tokenizer::Encoding e = tokenizer_->Encode(prompt, /*add_special_tokens=*/true);
-  if (e.ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
+  if (prompt.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
   if (!hooks.detokenize) {
     hooks.detokenize = [this](std::span<const int32_t> ids) { return tokenizer_->Decode(ids); };
   }
-  return runtime::Generate(*lm_, e.ids, options, hooks);
+  return runtime::Generate(*lm_, prompt, options, hooks);
 }
 
 absl::StatusOr<EmbedResult> TaskModel::Embed(const std::vector<std::string>& texts,

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,10 @@ class TaskModel {
   absl::StatusOr<runtime::GenerationResult> Generate(const std::string& prompt,
                                                      const runtime::GenerationOptions& options,
                                                      runtime::GenerateHooks hooks = {});
+  // The same from token ids (ids must be inside the vocabulary; the runtime checks).
+  absl::StatusOr<runtime::GenerationResult> GenerateFromIds(
+      std::span<const int32_t> prompt, const runtime::GenerationOptions& options,
+      runtime::GenerateHooks hooks = {});
   absl::StatusOr<EmbedResult> Embed(const std::vector<std::string>& texts,
                                     const EmbedOptions& options = {});
   // pairs: empty, or one second segment per text (NLI / sentence-pair classifiers).

@@ -10,7 +10,7 @@
 #include "kernels/backend.h"
 #include "nlohmann/json.hpp"
 #include "server/tasks/task_model.h"
-#include "server/tools/cli_args.h"
+#include "server/util/cli_args.h"
 #include "server/util/status_macros.h"
 
 namespace infer::tools {

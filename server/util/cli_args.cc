@@ -1,4 +1,4 @@
-#include "server/tools/cli_args.h"
+#include "server/util/cli_args.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -29,7 +29,7 @@ absl::StatusOr<CliArgs> CliArgs::Parse(int argc, char** argv,
     } else {
       return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
     }
-    a.flags_[name] = value;
+    a.flags_[name].push_back(value);
   }
   return a;
 }
@@ -37,6 +37,13 @@ absl::StatusOr<CliArgs> CliArgs::Parse(int argc, char** argv,
 std::optional<std::string> CliArgs::Get(const std::string& flag) const {
   auto it = flags_.find(flag);
   if (it == flags_.end()) return std::nullopt;
+  read_[flag] = true;
+  return it->second.back();
+}
+
+std::vector<std::string> CliArgs::GetAll(const std::string& flag) const {
+  auto it = flags_.find(flag);
+  if (it == flags_.end()) return {};
   read_[flag] = true;
   return it->second;
 }

@@ -1,4 +1,4 @@
-// Minimal command-line parsing for infer-cli: positional arguments and --flag[=| ]value options.
+// Minimal command-line parsing for infer-cli and infer-server: positional arguments and --flag[=| ]value options.
 #pragma once
 
 #include <map>
@@ -17,7 +17,10 @@ class CliArgs {
 
   const std::vector<std::string>& positional() const { return positional_; }
   bool Has(const std::string& flag) const { return flags_.count(flag) > 0; }
+  // The last value of a flag given several times.
   std::optional<std::string> Get(const std::string& flag) const;
+  // Every value of a repeatable flag, in command-line order.
+  std::vector<std::string> GetAll(const std::string& flag) const;
   absl::StatusOr<std::optional<int64_t>> GetInt(const std::string& flag) const;
   absl::StatusOr<std::optional<double>> GetDouble(const std::string& flag) const;
   // Flags given but never read: typos get an error instead of being ignored.
@@ -25,7 +28,7 @@ class CliArgs {
 
  private:
   std::vector<std::string> positional_;
-  std::map<std::string, std::string> flags_;
+  std::map<std::string, std::vector<std::string>> flags_;
   mutable std::map<std::string, bool> read_;
 };
 

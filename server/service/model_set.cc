@@ -1,0 +1,103 @@
+#include "server/service/model_set.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/util/status_macros.h"
+
+namespace infer::service {
+
+absl::StatusOr<std::unique_lock<std::timed_mutex>> ServedModel::Lock(
+    const std::function<bool()>& give_up) {
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  while (!lock.try_lock_for(std::chrono::milliseconds(20))) {
+    if (give_up && give_up()) {
+      return absl::CancelledError("the call ended while it waited for the model");
+    }
+  }
+  return lock;
+}
+
+std::set<Rpc> SupportedRpcs(const tasks::TaskModel& model) {
+  if (model.causal()) {
+    return {Rpc::kGenerate, Rpc::kClassify, Rpc::kTokenize, Rpc::kExplainAttention};
+  }
+  return {Rpc::kEmbed, Rpc::kClassify, Rpc::kTokenize, Rpc::kExplainAttention};
+}
+
+absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<ModelSpec>& specs,
+                                                         int64_t kv_cache_mib, Logger& log) {
+  auto set = std::unique_ptr<ModelSet>(new ModelSet());
+  set->cpu_ = kernels::MakeCpuBackend();
+  for (const ModelSpec& spec : specs) {
+    if (spec.backend != "cpu") {
+      return absl::UnimplementedError(
+          absl::StrCat("model ", spec.name, ": backend \"", spec.backend,
+                       "\" is not available in this build (use cpu)"));
+    }
+    auto start = std::chrono::steady_clock::now();
+    runtime::LmEngineOptions lm;
+    lm.kv_cache_bytes = kv_cache_mib << 20;
+    absl::StatusOr<std::unique_ptr<tasks::TaskModel>> model =
+        tasks::TaskModel::Load(spec.path, set->cpu_.get(), lm);
+    if (!model.ok()) {
+      return absl::Status(model.status().code(),
+                          absl::StrCat("model ", spec.name, " (", spec.path,
+                                       "): ", model.status().message()));
+    }
+    std::set<Rpc> supported = SupportedRpcs(**model);
+    std::set<Rpc> rpcs = supported;
+    if (!spec.rpcs.empty()) {
+      rpcs.clear();
+      for (Rpc rpc : spec.rpcs) {
+        if (!supported.count(rpc)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "model ", spec.name, ": a ", (*model)->causal() ? "causal LM" : "encoder",
+              " cannot serve ", RpcName(rpc)));
+        }
+        rpcs.insert(rpc);
+      }
+    }
+    std::vector<std::string> names;
+    for (Rpc rpc : rpcs) names.push_back(RpcName(rpc));
+    const model::ModelInfo& info = (*model)->info();
+    log.Info("model_loaded",
+             {{"model", spec.name},
+              {"path", spec.path},
+              {"family", info.family},
+              {"backend", spec.backend},
+              {"rpcs", names},
+              {"load_ms", std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - start)
+                              .count()}});
+    set->models_.push_back(
+        std::make_unique<ServedModel>(spec, std::move(*model), std::move(rpcs)));
+  }
+  return set;
+}
+
+absl::StatusOr<ServedModel*> ModelSet::Resolve(const std::string& name, Rpc rpc) const {
+  if (name.empty()) {
+    for (const auto& m : models_) {
+      if (m->Serves(rpc)) return m.get();
+    }
+    return absl::NotFoundError(
+        absl::StrCat("model: no model on this server serves ", RpcName(rpc)));
+  }
+  for (const auto& m : models_) {
+    if (m->name() != name) continue;
+    if (!m->Serves(rpc)) {
+      std::vector<std::string> names;
+      for (Rpc r : m->rpcs()) names.push_back(RpcName(r));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model: \"", name, "\" does not serve ", RpcName(rpc), " (it serves ",
+                       absl::StrJoin(names, ", "), ")"));
+    }
+    return m.get();
+  }
+  std::vector<std::string> known;
+  for (const auto& m : models_) known.push_back(m->name());
+  return absl::NotFoundError(absl::StrCat("model: no model named \"", name,
+                                          "\" (loaded: ", absl::StrJoin(known, ", "), ")"));
+}
+
+}  // namespace infer::service

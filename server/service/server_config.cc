@@ -1,0 +1,273 @@
+#include "server/service/server_config.h"
+
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "server/model/config_json.h"
+#include "server/util/cli_args.h"
+#include "server/util/status_macros.h"
+
+namespace infer::service {
+namespace {
+
+absl::StatusOr<std::vector<Rpc>> ParseRpcList(const std::vector<std::string>& names,
+                                              const std::string& where) {
+  std::vector<Rpc> rpcs;
+  for (const std::string& n : names) {
+    std::optional<Rpc> rpc = ParseRpcName(n);
+    if (!rpc) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": unknown RPC \"", n,
+          "\" (Generate, Classify, Embed, ExplainAttention, Tokenize)"));
+    }
+    rpcs.push_back(*rpc);
+  }
+  return rpcs;
+}
+
+absl::Status CheckBackendName(const std::string& backend, const std::string& where) {
+  if (backend == "cpu" || backend.rfind("cuda", 0) == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": unknown backend \"", backend, "\" (cpu or cuda:N)"));
+}
+
+std::string DefaultModelName(const std::string& path) {
+  std::filesystem::path p(path);
+  if (!p.has_filename()) p = p.parent_path();  // "models/x/" names "x"
+  return p.filename().string();
+}
+
+absl::Status CheckConfig(const ServerConfig& c) {
+  if (c.models.empty()) {
+    return absl::InvalidArgumentError(
+        "no models: name at least one with --model NAME=PATH or a config file's \"models\"");
+  }
+  std::set<std::string> names;
+  for (const ModelSpec& m : c.models) {
+    if (m.name.empty()) return absl::InvalidArgumentError("a model has an empty name");
+    if (m.path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("model ", m.name, ": empty path"));
+    }
+    if (!names.insert(m.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("model name \"", m.name, "\" is used twice"));
+    }
+  }
+  const ServiceLimits& l = c.limits;
+  if (l.max_batch < 1 || l.max_new_tokens < 1 || l.max_labels < 1 || l.max_explain_tokens < 1 ||
+      l.max_request_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        "limits must be positive (and --max-request-bytes at least 1024)");
+  }
+  if (c.kv_cache_mib < 1) return absl::InvalidArgumentError("--kv-cache-mib must be positive");
+  if (c.shutdown_grace_seconds < 0) {
+    return absl::InvalidArgumentError("--shutdown-grace-seconds must be >= 0");
+  }
+  if (c.log_format != "json" && c.log_format != "text") {
+    return absl::InvalidArgumentError("--log-format must be json or text");
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status ReadInt(const nlohmann::json& j, const char* key, T* out) {
+  if (!j.contains(key)) return absl::OkStatus();
+  if (!j[key].is_number_integer()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: \"", key, "\" must be an integer"));
+  }
+  *out = j[key].get<T>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadString(const nlohmann::json& j, const char* key, std::string* out) {
+  if (!j.contains(key)) return absl::OkStatus();
+  if (!j[key].is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: \"", key, "\" must be a string"));
+  }
+  *out = j[key].get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status CheckKeys(const nlohmann::json& j, const std::set<std::string>& known,
+                       const std::string& where) {
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " must be a JSON object"));
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (!known.count(k)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": unknown key \"", k, "\" (known: ",
+                                                     absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelSpec> ModelFromJson(const nlohmann::json& j, size_t index) {
+  std::string where = absl::StrCat("config: models[", index, "]");
+  INFER_RETURN_IF_ERROR(CheckKeys(j, {"name", "path", "rpcs", "backend"}, where));
+  ModelSpec m;
+  INFER_RETURN_IF_ERROR(ReadString(j, "path", &m.path));
+  if (m.path.empty()) return absl::InvalidArgumentError(where + ": \"path\" is required");
+  m.name = DefaultModelName(m.path);
+  INFER_RETURN_IF_ERROR(ReadString(j, "name", &m.name));
+  INFER_RETURN_IF_ERROR(ReadString(j, "backend", &m.backend));
+  INFER_RETURN_IF_ERROR(CheckBackendName(m.backend, where));
+  if (j.contains("rpcs")) {
+    if (!j["rpcs"].is_array()) return absl::InvalidArgumentError(where + ": \"rpcs\" must be a list");
+    std::vector<std::string> names;
+    for (const auto& r : j["rpcs"]) {
+      if (!r.is_string()) return absl::InvalidArgumentError(where + ": \"rpcs\" holds strings");
+      names.push_back(r.get<std::string>());
+    }
+    INFER_ASSIGN_OR_RETURN(m.rpcs, ParseRpcList(names, where));
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelSpec> ParseModelFlag(std::string_view flag) {
+  std::string where = absl::StrCat("--model ", std::string(flag));
+  std::vector<std::string> parts = absl::StrSplit(std::string(flag), ',');
+  ModelSpec m;
+  size_t eq = parts[0].find('=');
+  if (eq == std::string::npos) {
+    m.path = parts[0];
+    m.name = DefaultModelName(m.path);
+  } else {
+    m.name = parts[0].substr(0, eq);
+    m.path = parts[0].substr(eq + 1);
+  }
+  if (m.name.empty() || m.path.empty()) {
+    return absl::InvalidArgumentError(where + ": expected NAME=PATH[,rpcs=A+B][,backend=cpu]");
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    size_t e = parts[i].find('=');
+    std::string key = parts[i].substr(0, e);
+    std::string value = e == std::string::npos ? "" : parts[i].substr(e + 1);
+    if (key == "rpcs") {
+      INFER_ASSIGN_OR_RETURN(m.rpcs,
+                             ParseRpcList(absl::StrSplit(value, '+', absl::SkipEmpty()), where));
+      if (m.rpcs.empty()) return absl::InvalidArgumentError(where + ": rpcs= names no RPC");
+    } else if (key == "backend") {
+      m.backend = value;
+      INFER_RETURN_IF_ERROR(CheckBackendName(m.backend, where));
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": unknown option \"", key, "\" (rpcs, backend)"));
+    }
+  }
+  return m;
+}
+
+absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
+  INFER_RETURN_IF_ERROR(CheckKeys(
+      j,
+      {"listen", "metrics_listen", "models", "max_batch", "max_new_tokens", "max_labels",
+       "max_explain_tokens", "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
+       "ready_file", "log_format"},
+      "config"));
+  INFER_RETURN_IF_ERROR(ReadString(j, "listen", &c->listen));
+  INFER_RETURN_IF_ERROR(ReadString(j, "metrics_listen", &c->metrics_listen));
+  INFER_RETURN_IF_ERROR(ReadString(j, "ready_file", &c->ready_file));
+  INFER_RETURN_IF_ERROR(ReadString(j, "log_format", &c->log_format));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_batch", &c->limits.max_batch));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_new_tokens", &c->limits.max_new_tokens));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_labels", &c->limits.max_labels));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_explain_tokens", &c->limits.max_explain_tokens));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_request_bytes", &c->limits.max_request_bytes));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "kv_cache_mib", &c->kv_cache_mib));
+  if (j.contains("shutdown_grace_seconds")) {
+    if (!j["shutdown_grace_seconds"].is_number()) {
+      return absl::InvalidArgumentError("config: \"shutdown_grace_seconds\" must be a number");
+    }
+    c->shutdown_grace_seconds = j["shutdown_grace_seconds"].get<double>();
+  }
+  if (j.contains("models")) {
+    if (!j["models"].is_array()) return absl::InvalidArgumentError("config: \"models\" must be a list");
+    for (size_t i = 0; i < j["models"].size(); ++i) {
+      INFER_ASSIGN_OR_RETURN(ModelSpec m, ModelFromJson(j["models"][i], i));
+      c->models.push_back(std::move(m));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const char* ServerUsage() {
+  return R"(usage: infer-server --model NAME=PATH[,rpcs=Generate+Classify+...][,backend=cpu] ...
+
+Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model folders.
+
+  --model NAME=PATH[,..]     a model folder to serve (repeatable); rpcs= limits what it answers
+  --config FILE              JSON config (same keys as the flags, with "models": [{"name", "path",
+                             "rpcs", "backend"}]); flags given as well override it
+  --listen HOST:PORT         gRPC address (default 0.0.0.0:50051; port 0 picks a free one)
+  --metrics-listen HOST:PORT Prometheus /metrics address (default 0.0.0.0:9090; "off" disables)
+  --max-batch N              inputs per Classify/Embed/Tokenize request (default 64)
+  --max-new-tokens N         new tokens per Generate request (default 2048)
+  --max-labels N             zero-shot labels per Classify request (default 64)
+  --max-explain-tokens N     tokens per ExplainAttention request (default 512)
+  --max-request-bytes N      largest request message (default 4194304)
+  --kv-cache-mib N           KV cache pool per causal model (default 512)
+  --shutdown-grace-seconds S time in-flight calls get after SIGTERM/SIGINT (default 10)
+  --ready-file PATH          once serving, write {"grpc_port","metrics_port","pid"} there
+  --log-format json|text     structured log lines on stderr (default json)
+)";
+}
+
+absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
+  INFER_ASSIGN_OR_RETURN(tools::CliArgs args, tools::CliArgs::Parse(argc - 1, argv + 1, {}));
+  if (!args.positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", args.positional()[0], "\"; see --help"));
+  }
+  ServerConfig c;
+  if (std::optional<std::string> file = args.Get("config")) {
+    INFER_ASSIGN_OR_RETURN(nlohmann::json j, model::LoadJsonFile(*file));
+    absl::Status s = ApplyConfigJson(j, &c);
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(*file, ": ", s.message()));
+  }
+  for (const std::string& flag : args.GetAll("model")) {
+    INFER_ASSIGN_OR_RETURN(ModelSpec m, ParseModelFlag(flag));
+    c.models.push_back(std::move(m));
+  }
+  if (auto v = args.Get("listen")) c.listen = *v;
+  if (auto v = args.Get("metrics-listen")) c.metrics_listen = *v == "off" ? "" : *v;
+  if (auto v = args.Get("ready-file")) c.ready_file = *v;
+  if (auto v = args.Get("log-format")) c.log_format = *v;
+  struct IntFlag {
+    const char* name;
+    int64_t* wide;
+    int* narrow;
+  };
+  const IntFlag ints[] = {{"max-batch", nullptr, &c.limits.max_batch},
+                          {"max-new-tokens", nullptr, &c.limits.max_new_tokens},
+                          {"max-labels", nullptr, &c.limits.max_labels},
+                          {"max-explain-tokens", nullptr, &c.limits.max_explain_tokens},
+                          {"max-request-bytes", &c.limits.max_request_bytes, nullptr},
+                          {"kv-cache-mib", &c.kv_cache_mib, nullptr}};
+  for (const IntFlag& f : ints) {
+    INFER_ASSIGN_OR_RETURN(std::optional<int64_t> v, args.GetInt(f.name));
+    if (!v) continue;
+    if (f.wide) *f.wide = *v;
+    if (f.narrow) {
+      if (*v < 0 || *v > (int64_t{1} << 30)) {
+        return absl::InvalidArgumentError(absl::StrCat("--", f.name, " is out of range"));
+      }
+      *f.narrow = static_cast<int>(*v);
+    }
+  }
+  INFER_ASSIGN_OR_RETURN(std::optional<double> grace, args.GetDouble("shutdown-grace-seconds"));
+  if (grace) c.shutdown_grace_seconds = *grace;
+  std::vector<std::string> unread = args.Unread();
+  if (!unread.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown flag --", unread[0], "; see --help"));
+  }
+  INFER_RETURN_IF_ERROR(CheckConfig(c));
+  return c;
+}
+
+}  // namespace infer::service

@@ -1,0 +1,57 @@
+// What the server is told to do: which models to load (a name per folder, the RPCs each serves,
+// its backend), where to listen, and the limits every request is held to. Read from an optional
+// JSON config file, then from command-line flags, which win.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
+#include "server/service/rpc_kind.h"
+
+namespace infer::service {
+
+struct ModelSpec {
+  std::string name;
+  std::string path;
+  std::string backend = "cpu";  // "cpu", or "cuda:N" once the CUDA backend exists
+  std::vector<Rpc> rpcs;        // empty: every RPC the model's architecture can answer
+};
+
+struct ServiceLimits {
+  int max_batch = 64;              // inputs per Classify / Embed / Tokenize request
+  int max_new_tokens = 2048;       // per Generate request
+  int max_labels = 64;             // zero-shot candidate labels per Classify request
+  int max_explain_tokens = 512;    // tokens one ExplainAttention request may explain
+  int64_t max_request_bytes = 4 << 20;  // gRPC receive limit per message
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9090";  // empty or "off": no metrics endpoint
+  std::vector<ModelSpec> models;
+  ServiceLimits limits;
+  int64_t kv_cache_mib = 512;        // KV cache pool per causal model
+  double shutdown_grace_seconds = 10;  // in-flight calls get this long after SIGTERM
+  std::string ready_file;            // written with the bound ports once serving
+  std::string log_format = "json";   // "json" or "text"
+};
+
+// "NAME=PATH[,rpcs=Generate+Classify][,backend=cpu]". A bare PATH names the model after its
+// folder.
+absl::StatusOr<ModelSpec> ParseModelFlag(std::string_view flag);
+
+// Overlays a config file's fields on *config (see README "Configuration"). Unknown keys are
+// errors so a typo does not silently change nothing.
+absl::Status ApplyConfigJson(const nlohmann::json& json, ServerConfig* config);
+
+// argv[0] is the program name. --config FILE is read first, then every other flag on top.
+// Checks the result: at least one model, distinct names, sane limits.
+absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv);
+
+const char* ServerUsage();
+
+}  // namespace infer::service

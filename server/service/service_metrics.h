@@ -1,0 +1,59 @@
+// The service's Prometheus metrics: request counts by RPC, model and status code, latency
+// histograms, token counters and in-flight gauges, all in one registry that the /metrics endpoint
+// (MetricsEndpoint) exposes. Every method is thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace infer::service {
+
+class ServiceMetrics {
+ public:
+  ServiceMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // One finished call. code: the gRPC code name ("OK", "INVALID_ARGUMENT", ...); model: the
+  // resolved model name, or "" when the request named none that exists (kept out of the label
+  // values so unknown names sent by clients cannot grow the series without bound).
+  void RecordRequest(const std::string& rpc, const std::string& model, const std::string& code,
+                     double seconds);
+  void AddPromptTokens(const std::string& model, double n);
+  void AddGeneratedTokens(const std::string& model, double n);
+  // Generate: time to the first streamed token.
+  void ObserveTimeToFirstToken(const std::string& model, double seconds);
+
+  // Counts a call as in flight for its lifetime.
+  class InFlight {
+   public:
+    InFlight(prometheus::Gauge* g) : g_(g) { g_->Increment(); }
+    ~InFlight() { g_->Decrement(); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+   private:
+    prometheus::Gauge* g_;
+  };
+  prometheus::Gauge* InFlightGauge(const std::string& rpc);
+
+  void SetModelsLoaded(double n) { models_loaded_->Set(n); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Family<prometheus::Histogram>* ttft_;
+  prometheus::Family<prometheus::Counter>* prompt_tokens_;
+  prometheus::Family<prometheus::Counter>* generated_tokens_;
+  prometheus::Family<prometheus::Gauge>* in_flight_;
+  prometheus::Gauge* models_loaded_;
+};
+
+}  // namespace infer::service
