@@ -1,5 +1,6 @@
 // infer-server: flags, wiring, signals. Listens first (health NOT_SERVING), loads the models,
-// turns SERVING, and on SIGTERM/SIGINT turns NOT_SERVING, refuses new calls and gives the calls
+// turns SERVING. On SIGTERM/SIGINT it turns NOT_SERVING, keeps serving for
+// --shutdown-delay-seconds (so load balancers notice), then refuses new calls and gives the calls
 // in flight --shutdown-grace-seconds before cancelling them. A second signal exits at once.
 #include <signal.h>
 #include <unistd.h>
@@ -120,11 +121,32 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     stopping.store(true);
-    log.Info("shutdown_started",
-             {{"signal", strsignal(sig)}, {"grace_seconds", config.shutdown_grace_seconds}});
+    log.Info("shutdown_started", {{"signal", strsignal(sig)},
+                                  {"delay_seconds", config.shutdown_delay_seconds},
+                                  {"grace_seconds", config.shutdown_grace_seconds}});
+    // NOT_SERVING first, while calls are still taken, so load balancers and Kubernetes stop
+    // sending new traffic before the server stops accepting it.
     SetHealth(*server, false);
+    auto until = [](double seconds) {
+      return std::chrono::steady_clock::now() +
+             std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    };
+    auto wait_signal_until = [&](std::chrono::steady_clock::time_point t) {
+      for (;;) {
+        auto left = t - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return false;
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        if (sigtimedwait(&signals, nullptr, &ts) > 0) return true;
+      }
+    };
+    if (wait_signal_until(until(config.shutdown_delay_seconds))) {
+      log.Warn("shutdown_forced");
+      std::_Exit(1);
+    }
     service.StopAccepting();
     std::thread([&] {
+      // Calls in flight get the grace period; gRPC cancels what is left after it.
       auto deadline = std::chrono::system_clock::now() +
                       std::chrono::milliseconds(
                           static_cast<int64_t>(config.shutdown_grace_seconds * 1000));

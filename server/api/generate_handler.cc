@@ -49,8 +49,10 @@ class TokenStreamer {
         top->set_logprob(t.logprob);
       }
     }
+    ++streamed_tokens_;
     Write(resp);
   }
+  int streamed_tokens() const { return streamed_tokens_; }
 
   // The remaining text of a sequence (bytes held back at the end).
   std::string Finish(int index) { return Decoder(index)->Finish(); }
@@ -79,6 +81,7 @@ class TokenStreamer {
   bool want_logprobs_ = false;
   bool first_token_seen_ = false;
   bool client_gone_ = false;
+  int streamed_tokens_ = 0;
 };
 
 }  // namespace
@@ -105,6 +108,7 @@ absl::Status HandleGenerate(const infer::v1::GenerateRequest& request,
   absl::StatusOr<runtime::GenerationResult> result =
       model.GenerateFromIds(prepared.prompt, prepared.options, hooks);
   lock.unlock();
+  call.log_fields["streamed_tokens"] = streamer.streamed_tokens();
   if (streamer.client_gone() || call.Ended()) {
     call.log_fields["client_gone"] = true;
     return call.EndedStatus();

@@ -63,8 +63,9 @@ absl::Status CheckConfig(const ServerConfig& c) {
         "limits must be positive (and --max-request-bytes at least 1024)");
   }
   if (c.kv_cache_mib < 1) return absl::InvalidArgumentError("--kv-cache-mib must be positive");
-  if (c.shutdown_grace_seconds < 0) {
-    return absl::InvalidArgumentError("--shutdown-grace-seconds must be >= 0");
+  if (!(c.shutdown_grace_seconds >= 0) || !(c.shutdown_delay_seconds >= 0)) {
+    return absl::InvalidArgumentError(
+        "--shutdown-grace-seconds and --shutdown-delay-seconds must be >= 0");
   }
   if (c.log_format != "json" && c.log_format != "text") {
     return absl::InvalidArgumentError("--log-format must be json or text");
@@ -168,6 +169,7 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
       j,
       {"listen", "metrics_listen", "models", "max_batch", "max_new_tokens", "max_labels",
        "max_explain_tokens", "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
+       "shutdown_delay_seconds",
        "ready_file", "log_format"},
       "config"));
   INFER_RETURN_IF_ERROR(ReadString(j, "listen", &c->listen));
@@ -180,11 +182,13 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_explain_tokens", &c->limits.max_explain_tokens));
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_request_bytes", &c->limits.max_request_bytes));
   INFER_RETURN_IF_ERROR(ReadInt(j, "kv_cache_mib", &c->kv_cache_mib));
-  if (j.contains("shutdown_grace_seconds")) {
-    if (!j["shutdown_grace_seconds"].is_number()) {
-      return absl::InvalidArgumentError("config: \"shutdown_grace_seconds\" must be a number");
+  for (auto [key, field] : {std::pair{"shutdown_grace_seconds", &c->shutdown_grace_seconds},
+                             std::pair{"shutdown_delay_seconds", &c->shutdown_delay_seconds}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_number()) {
+      return absl::InvalidArgumentError(absl::StrCat("config: \"", key, "\" must be a number"));
     }
-    c->shutdown_grace_seconds = j["shutdown_grace_seconds"].get<double>();
+    *field = j[key].get<double>();
   }
   if (j.contains("models")) {
     if (!j["models"].is_array()) return absl::InvalidArgumentError("config: \"models\" must be a list");
@@ -212,7 +216,9 @@ Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model f
   --max-explain-tokens N     tokens per ExplainAttention request (default 512)
   --max-request-bytes N      largest request message (default 4194304)
   --kv-cache-mib N           KV cache pool per causal model (default 512)
-  --shutdown-grace-seconds S time in-flight calls get after SIGTERM/SIGINT (default 10)
+  --shutdown-delay-seconds S after SIGTERM/SIGINT, report NOT_SERVING but keep serving this
+                             long, for load balancers to notice (default 0)
+  --shutdown-grace-seconds S then refuse new calls and give those in flight this long (default 10)
   --ready-file PATH          once serving, write {"grpc_port","metrics_port","pid"} there
   --log-format json|text     structured log lines on stderr (default json)
 )";
@@ -262,6 +268,8 @@ absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
   }
   INFER_ASSIGN_OR_RETURN(std::optional<double> grace, args.GetDouble("shutdown-grace-seconds"));
   if (grace) c.shutdown_grace_seconds = *grace;
+  INFER_ASSIGN_OR_RETURN(std::optional<double> delay, args.GetDouble("shutdown-delay-seconds"));
+  if (delay) c.shutdown_delay_seconds = *delay;
   std::vector<std::string> unread = args.Unread();
   if (!unread.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown flag --", unread[0], "; see --help"));

@@ -35,7 +35,8 @@ struct ServerConfig {
   std::vector<ModelSpec> models;
   ServiceLimits limits;
   int64_t kv_cache_mib = 512;        // KV cache pool per causal model
-  double shutdown_grace_seconds = 10;  // in-flight calls get this long after SIGTERM
+  double shutdown_delay_seconds = 0;   // after SIGTERM: NOT_SERVING but still serving this long
+  double shutdown_grace_seconds = 10;  // then in-flight calls get this long
   std::string ready_file;            // written with the bound ports once serving
   std::string log_format = "json";   // "json" or "text"
 };
