@@ -7,6 +7,11 @@ cli=build/client/infer-client
 [ -x "$cli" ] || bash scripts/build.sh infer-client >/dev/null
 t=(--target "${INFER_TARGET:-localhost:50051}" --wait 300)
 run() { echo; echo "\$ infer-client $*"; "$cli" "${t[@]}" "$@"; }
+# The server listens at once and says NOT_SERVING until its models are loaded.
+for _ in $(seq 300); do
+  "$cli" "${t[@]}" health >/dev/null 2>&1 && break
+  sleep 1
+done
 run health
 run models
 run generate "Once upon a time" --max-new-tokens 40 --do-sample --temperature 0.8 --top-p 0.9 --seed 1
