@@ -396,11 +396,12 @@ class ErrorsTest(ServerTestCase):
         self.assertRpcError(code.INVALID_ARGUMENT, self.client.explain_attention, "x",
                             model="gpt2", layers=[7])
 
-    def test_rpc_the_model_does_not_serve_is_failed_precondition(self):
-        # inference_service.proto: "FAILED_PRECONDITION for an RPC the model cannot serve".
-        error = self.assertRpcError(grpc.StatusCode.FAILED_PRECONDITION, self.client.embed, ["x"],
+    def test_rpc_the_model_does_not_serve_is_invalid_argument_naming_model(self):
+        # inference_service.proto: INVALID_ARGUMENT naming `model` for an RPC it cannot serve.
+        error = self.assertRpcError(grpc.StatusCode.INVALID_ARGUMENT, self.client.embed, ["x"],
                                     model="gpt2")
         self.assertIn("Embed", error.details())
+        self.assertIn("model", error.details())
 
     def test_empty_model_picks_a_model_that_serves_the_rpc(self):
         self.assertEqual(self.client.embed(["hello"]).model, "bert-embed")

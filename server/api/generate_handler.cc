@@ -140,7 +140,10 @@ absl::Status HandleGenerate(const infer::v1::GenerateRequest& request,
     if (i == n - 1) {
       last.mutable_usage()->set_prompt_tokens(static_cast<uint32_t>(result->prompt_tokens));
       last.mutable_usage()->set_generated_tokens(generated);
-      last.set_seed(result->seed);
+      if (result->mode == runtime::DecodingMode::kSample ||
+          result->mode == runtime::DecodingMode::kBeamSample) {
+        last.set_seed(result->seed);
+      }
       last.set_model(call.model);
     }
     if (!streamer.Write(last)) {

@@ -203,7 +203,9 @@ TEST(TasksIntegration, ExplainAttentionStreamsHeaderLayersFooter) {
           for (size_t k = 0; k < T; ++k) {
             float v = a.values(static_cast<int>(h * T * T + q * T + k));
             EXPECT_FLOAT_EQ(v, want_head[q * T + k]);
-            if (local.causal() && k > q) EXPECT_EQ(v, 0.0f);
+            if (local.causal() && k > q) {
+              EXPECT_EQ(v, 0.0f);
+            }
             row += v;
           }
           EXPECT_NEAR(row, 1.0, 1e-5);
