@@ -1,5 +1,6 @@
 #include "server/api/explain_handler.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,9 @@
 
 namespace infer::api {
 namespace {
+
+// Payload per attention message: under 4 MiB with room for the message's other fields.
+constexpr size_t kMaxBlockBytes = size_t{3} << 20;
 
 // Indices in [0, n) from a request field; all of them when the field is empty.
 absl::StatusOr<std::vector<uint32_t>> Selection(
@@ -131,20 +135,26 @@ absl::Status HandleExplainAttention(
   if (!writer->Write(msg)) return call.EndedStatus();
 
   const size_t T = static_cast<size_t>(maps.tokens);
+  // A layer's heads are split over several blocks when they would not fit in one message under
+  // gRPC's default 4 MiB receive limit, which most clients keep.
+  const size_t head_bytes = T * T * sizeof(float);
+  const size_t heads_per_block = std::max<size_t>(1, kMaxBlockBytes / head_bytes);
   uint64_t bytes = 0;
   for (uint32_t l : layers) {
-    infer::v1::ExplainAttentionResponse block;
-    infer::v1::AttentionBlock* a = block.mutable_attention();
-    a->set_layer(l);
-    a->set_query_tokens(static_cast<uint32_t>(T));
-    a->set_key_tokens(static_cast<uint32_t>(T));
-    for (uint32_t hd : heads) {
-      a->add_heads(hd);
-      const float* src = maps.maps[l].data() + hd * T * T;
-      a->mutable_values()->Add(src, src + T * T);
+    for (size_t first = 0; first < heads.size(); first += heads_per_block) {
+      infer::v1::ExplainAttentionResponse block;
+      infer::v1::AttentionBlock* a = block.mutable_attention();
+      a->set_layer(l);
+      a->set_query_tokens(static_cast<uint32_t>(T));
+      a->set_key_tokens(static_cast<uint32_t>(T));
+      for (size_t i = first; i < std::min(heads.size(), first + heads_per_block); ++i) {
+        a->add_heads(heads[i]);
+        const float* src = maps.maps[l].data() + heads[i] * T * T;
+        a->mutable_values()->Add(src, src + T * T);
+      }
+      bytes += static_cast<uint64_t>(a->values_size()) * sizeof(float);
+      if (!writer->Write(block)) return call.EndedStatus();
     }
-    bytes += static_cast<uint64_t>(a->values_size()) * sizeof(float);
-    if (!writer->Write(block)) return call.EndedStatus();
   }
 
   infer::v1::ExplainAttentionResponse footer;
