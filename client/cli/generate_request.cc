@@ -48,7 +48,7 @@ std::vector<FlagSpec> GenerateFlags() {
       {"logprobs", "", "report each token's log-probability"},
       {"top-logprobs", "N", "... and the N most likely alternatives (0..20)"},
       {"raw-logprobs", "", "log-probabilities of the raw logits, before processors"},
-      {"skip-special-tokens", "", "leave special tokens (EOS, ...) out of the text"},
+      {"keep-special-tokens", "", "keep special tokens (EOS, ...) in the text (default: left out)"},
       kRequestJsonFlag,
   };
 }
@@ -107,7 +107,7 @@ v1::GenerateRequest BuildGenerateRequest(const ParsedArgs& args) {
   if (auto v = args.Bool("logprobs")) request.set_logprobs(*v);
   if (auto v = args.Uint("top-logprobs")) request.set_top_logprobs(static_cast<uint32_t>(*v));
   if (auto v = args.Bool("raw-logprobs")) request.set_raw_logprobs(*v);
-  if (auto v = args.Bool("skip-special-tokens")) request.set_skip_special_tokens(*v);
+  if (auto v = args.Bool("keep-special-tokens")) request.set_keep_special_tokens(*v);
   return request;
 }
 

@@ -97,7 +97,7 @@ class CliGenerateTest(CliTestCase):
                             "--top-k", "40", "--top-p", "0.95", "--min-p", "0.01",
                             "--repetition-penalty", "1.1", "--no-repeat-ngram-size", "3",
                             "--bad-words", "license,software", "--seed", "42", "--logprobs",
-                            "--top-logprobs", "2", "--ignore-eos", "--skip-special-tokens",
+                            "--top-logprobs", "2", "--ignore-eos", "--keep-special-tokens",
                             "--stop", "zzz", "--request-id", "cli-sampling")
         self.assertIn("generated_tokens=8", err)
         self.assertIn("seed=42", err)
@@ -108,7 +108,7 @@ class CliGenerateTest(CliTestCase):
                             "--top-k", "40", "--top-p", "0.95", "--min-p", "0.01",
                             "--repetition-penalty", "1.1", "--no-repeat-ngram-size", "3",
                             "--bad-words", "license,software", "--seed", "42", "--ignore-eos",
-                            "--skip-special-tokens")
+                            "--keep-special-tokens")
         self.assertEqual(out, again)  # same seed, same text
 
     def test_bad_values_fail_with_the_code_name(self):

@@ -99,7 +99,7 @@ absl::Status HandleGenerate(const infer::v1::GenerateRequest& request,
   call.log_fields["mode"] = runtime::DecodingModeName(runtime::ResolveDecodingMode(prepared.options));
 
   INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));
-  TokenStreamer streamer(model.tokenizer(), request.skip_special_tokens(), writer, call);
+  TokenStreamer streamer(model.tokenizer(), !request.keep_special_tokens(), writer, call);
   streamer.set_want_logprobs(prepared.options.logprobs);
   runtime::GenerateHooks hooks;
   hooks.on_token = [&streamer](const runtime::TokenEvent& ev) { streamer.OnToken(ev); };

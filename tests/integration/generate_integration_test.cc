@@ -57,7 +57,7 @@ TEST(GenerateIntegration, GreedyStreamEqualsEngine) {
   for (size_t i = 0; i < s.logprobs[0].size(); ++i) {
     EXPECT_FLOAT_EQ(s.logprobs[0][i], want.sequences[0].logprobs[i]) << "token " << i;
   }
-  EXPECT_EQ(s.text[0], LocalModel("gpt2").tokenizer().Decode(want.sequences[0].tokens));
+  EXPECT_EQ(s.text[0], LocalModel("gpt2").tokenizer().Decode(want.sequences[0].tokens, /*skip_special_tokens=*/true));
 
   // One message per token, then the final one with the finish reason and the usage.
   ASSERT_EQ(s.messages.size(), want.sequences[0].tokens.size() + 1);
@@ -102,7 +102,7 @@ TEST(GenerateIntegration, SeededSamplingWithSeveralSequencesEqualsEngine) {
   ASSERT_EQ(want.sequences.size(), 3u);
   for (uint32_t i = 0; i < 3; ++i) {
     EXPECT_EQ(s.tokens[i], want.sequences[i].tokens) << "sequence " << i;
-    EXPECT_EQ(s.text[i], LocalModel("gpt2").tokenizer().Decode(want.sequences[i].tokens));
+    EXPECT_EQ(s.text[i], LocalModel("gpt2").tokenizer().Decode(want.sequences[i].tokens, /*skip_special_tokens=*/true));
   }
   for (const auto& m : s.messages) {
     for (const auto& lp : m.logprobs()) EXPECT_EQ(lp.top_size(), 2);
@@ -213,6 +213,30 @@ TEST(GenerateIntegration, ClientThatCancelsStopsTheGenerationAndOthersGoOn) {
   Streamed s = Call(next);
   EXPECT_TRUE(s.status.ok()) << s.status.error_message();
   EXPECT_EQ(s.tokens[0].size(), 4u);
+}
+
+TEST(GenerateIntegration, SpecialTokensStayOutOfTheTextUnlessKept) {
+  // Force an EOS as the only allowed outcome: min/max of one token, every id banned but EOS.
+  tasks::TaskModel& m = LocalModel("gpt2");
+  const runtime::GenerationOptions defaults = m.generation_defaults();
+  ASSERT_FALSE(defaults.eos_token_ids.empty());
+  const int32_t eos = defaults.eos_token_ids[0];
+  v1::GenerateRequest req;
+  req.set_model("gpt2");
+  req.set_prompt("The license");
+  req.set_max_new_tokens(1);
+  for (int32_t id = 0; id < m.info().vocab_size; ++id) {
+    if (id != eos) req.add_bad_words_ids()->add_ids(id);
+  }
+  Streamed dropped = Call(req);
+  ASSERT_TRUE(dropped.status.ok()) << dropped.status.error_message();
+  ASSERT_EQ(dropped.tokens[0], std::vector<int32_t>{eos});
+  EXPECT_EQ(dropped.text[0], "");
+  req.set_keep_special_tokens(true);
+  Streamed kept = Call(req);
+  ASSERT_TRUE(kept.status.ok());
+  EXPECT_EQ(kept.text[0], m.tokenizer().Decode(std::vector<int32_t>{eos}));
+  EXPECT_FALSE(kept.text[0].empty());
 }
 
 TEST(GenerateIntegration, RequestIdIsEchoed) {
