@@ -114,8 +114,7 @@ absl::Status ZeroShot(const infer::v1::ClassifyRequest& r, tasks::TaskModel& mod
     }
     o.temperature = r.temperature();
   }
-  INFER_ASSIGN_OR_RETURN(std::vector<int> counts,
-                         CountTokens(model, r.inputs(), r.pairs(), /*truncate=*/false));
+  INFER_ASSIGN_OR_RETURN(std::vector<int> counts, CountTokens(model, r.inputs()));
   std::vector<std::string> labels(r.labels().begin(), r.labels().end());
   uint32_t prompt_tokens = 0;
   for (int i = 0; i < r.inputs_size(); ++i) {
@@ -137,11 +136,9 @@ absl::Status Head(const infer::v1::ClassifyRequest& r, tasks::TaskModel& model,
         "labels: model \"", model_name,
         "\" has no classification head; name candidate labels for zero-shot classification"));
   }
-  INFER_ASSIGN_OR_RETURN(std::vector<int> counts,
-                         CountTokens(model, r.inputs(), r.pairs(), r.truncate()));
   std::vector<std::string> texts(r.inputs().begin(), r.inputs().end());
   std::vector<std::string> pairs(r.pairs().begin(), r.pairs().end());
-  INFER_ASSIGN_OR_RETURN(tasks::ClassifyResult res, model.Classify(texts, pairs));
+  INFER_ASSIGN_OR_RETURN(tasks::ClassifyResult res, model.Classify(texts, pairs, r.truncate()));
   uint32_t prompt_tokens = 0;
   for (size_t i = 0; i < res.scores.size(); ++i) {
     const tasks::ClassScores& s = res.scores[i];
@@ -149,9 +146,8 @@ absl::Status Head(const infer::v1::ClassifyRequest& r, tasks::TaskModel& model,
     std::vector<double> logits(s.logits.begin(), s.logits.end());
     infer::v1::Classification* c = out->add_results();
     FillLabels(res.labels, probs, logits, r.top_k(), c);
-    const size_t dropped = i < res.truncated.size() ? res.truncated[i] : 0;
-    c->set_tokens(static_cast<uint32_t>(counts[i] - static_cast<int>(dropped)));
-    c->set_truncated_tokens(static_cast<uint32_t>(dropped));
+    c->set_tokens(static_cast<uint32_t>(res.token_counts[i]));
+    c->set_truncated_tokens(static_cast<uint32_t>(res.truncated[i]));
     prompt_tokens += c->tokens();
   }
   out->mutable_usage()->set_prompt_tokens(prompt_tokens);

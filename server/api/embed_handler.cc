@@ -24,9 +24,8 @@ absl::Status HandleEmbed(const infer::v1::EmbedRequest& request,
       return absl::InvalidArgumentError(absl::StrCat("pooling: unknown value ", request.pooling()));
   }
   if (request.has_normalize()) options.normalize = request.normalize();
+  options.truncate = request.truncate();
   tasks::TaskModel& model = served->model();
-  INFER_RETURN_IF_ERROR(
-      CountTokens(model, request.inputs(), {}, request.truncate()).status());
   std::vector<std::string> texts(request.inputs().begin(), request.inputs().end());
 
   INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));

@@ -76,12 +76,8 @@ absl::Status ApplyRequest(const infer::v1::GenerateRequest& r, const tasks::Task
   o->raw_logprobs = r.raw_logprobs();
 
   // Token lists.
-  for (int i = 0; i < r.bad_words_ids_size(); ++i) {
-    const auto& ids = r.bad_words_ids(i).ids();
-    if (ids.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("bad_words_ids[", i, "]: empty sequence"));
-    }
-    o->bad_words_ids.emplace_back(ids.begin(), ids.end());
+  for (const infer::v1::TokenIds& ids : r.bad_words_ids()) {
+    o->bad_words_ids.emplace_back(ids.ids().begin(), ids.ids().end());
   }
   for (int i = 0; i < r.bad_words_size(); ++i) {
     const std::string& w = r.bad_words(i);
@@ -128,12 +124,6 @@ absl::StatusOr<PreparedGeneration> PrepareGeneration(const infer::v1::GenerateRe
     return Invalid("max_new_tokens",
                    absl::StrCat(r.max_new_tokens(), " exceeds this server's limit of ",
                                 limits.max_new_tokens, " (--max-new-tokens)"));
-  }
-  if (r.has_top_p() && !(r.top_p() > 0.0 && r.top_p() <= 1.0)) {
-    return Invalid("top_p", absl::StrCat("must be in (0, 1], got ", r.top_p()));
-  }
-  if (r.has_temperature() && !(r.temperature() >= 0.0)) {
-    return Invalid("temperature", absl::StrCat("must be >= 0, got ", r.temperature()));
   }
   if (o.num_beams > kMaxBeams) {
     return Invalid("num_beams", absl::StrCat(o.num_beams, " exceeds the limit of ", kMaxBeams));

@@ -61,7 +61,8 @@ grpc::Status InferenceServiceImpl::Serve(grpc::ServerContext* ctx, const char* r
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
-  const char* code = CodeName(status.code());
+  // "OK", "INVALID_ARGUMENT", ...: the label value metrics and logs use.
+  const std::string code = absl::StatusCodeToString(status.code());
   metrics_.RecordRequest(rpc, call.model, code, seconds);
 
   nlohmann::json fields = call.log_fields;

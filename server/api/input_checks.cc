@@ -37,18 +37,15 @@ absl::Status CheckPairs(const Texts& pairs, const Texts& inputs) {
 
 namespace infer::api {
 
-absl::StatusOr<std::vector<int>> CountTokens(const tasks::TaskModel& model, const Texts& inputs,
-                                             const Texts& pairs, bool truncate) {
+absl::StatusOr<std::vector<int>> CountTokens(const tasks::TaskModel& model, const Texts& inputs) {
   const int context = model.max_input_tokens();
   std::vector<int> counts;
   for (int i = 0; i < inputs.size(); ++i) {
     const tokenizer::Tokenizer& tok = model.tokenizer();
-    int n = static_cast<int>(pairs.empty() ? tok.Encode(inputs[i]).size()
-                                           : tok.EncodePair(inputs[i], pairs[i]).size());
-    if (n > context && !truncate) {
+    int n = static_cast<int>(tok.Encode(inputs[i]).size());
+    if (n > context) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "inputs[", i, "]: ", n, " tokens exceed the model's context of ", context,
-          " tokens (set truncate to cut inputs to fit)"));
+          "inputs[", i, "]: ", n, " tokens exceed the model's context of ", context, " tokens"));
     }
     counts.push_back(n);
   }

@@ -29,9 +29,9 @@ class TaskModel;
 
 namespace infer::api {
 
-// Token count of each input (with its pair, special tokens included) before truncation. When
-// `truncate` is false, an input longer than the model's context is INVALID_ARGUMENT naming it.
-absl::StatusOr<std::vector<int>> CountTokens(const tasks::TaskModel& model, const Texts& inputs,
-                                             const Texts& pairs, bool truncate);
+// Token count of each input (special tokens included); an input longer than the model's context
+// is INVALID_ARGUMENT naming it. For zero-shot, whose inputs cannot be cut (Embed and Classify
+// heads leave truncation to the TaskModel, which tokenizes once).
+absl::StatusOr<std::vector<int>> CountTokens(const tasks::TaskModel& model, const Texts& inputs);
 
 }  // namespace infer::api

@@ -9,7 +9,5 @@
 namespace infer::api {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
-// "OK", "INVALID_ARGUMENT", ...: the label value metrics and logs use.
-const char* CodeName(absl::StatusCode code);
 
 }  // namespace infer::api

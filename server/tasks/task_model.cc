@@ -46,12 +46,18 @@ int TaskModel::max_input_tokens() const {
   return limit;
 }
 
-TokenizedInput TaskModel::Tokenize(const std::string& text, const std::string* pair,
-                                   size_t* truncated) const {
+absl::StatusOr<TokenizedInput> TaskModel::Tokenize(const std::string& text,
+                                                   const std::string* pair, size_t index,
+                                                   bool truncate, size_t* truncated) const {
   tokenizer::TruncationOptions trunc;
   trunc.max_length = static_cast<size_t>(max_input_tokens());
   tokenizer::Encoding e = pair ? tokenizer_->EncodePair(text, *pair, true, trunc)
                                : tokenizer_->Encode(text, true, trunc);
+  if (!truncate && e.num_truncated > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs[", index, "]: ", e.size() + e.num_truncated, " tokens exceed the model's context of ",
+        max_input_tokens(), " tokens (set truncate to cut inputs to fit)"));
+  }
   if (truncated) *truncated = e.num_truncated;
   TokenizedInput in;
   in.ids = std::move(e.ids);
@@ -89,9 +95,11 @@ absl::StatusOr<EmbedResult> TaskModel::Embed(const std::vector<std::string>& tex
   }
   EmbedResult r;
   std::vector<TokenizedInput> inputs;
-  for (const std::string& t : texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
     size_t dropped = 0;
-    inputs.push_back(Tokenize(t, nullptr, &dropped));
+    INFER_ASSIGN_OR_RETURN(TokenizedInput in,
+                           Tokenize(texts[i], nullptr, i, options.truncate, &dropped));
+    inputs.push_back(std::move(in));
     r.truncated.push_back(dropped);
     r.token_counts.push_back(static_cast<int>(inputs.back().ids.size()));
   }
@@ -103,7 +111,8 @@ absl::StatusOr<EmbedResult> TaskModel::Embed(const std::vector<std::string>& tex
 }
 
 absl::StatusOr<ClassifyResult> TaskModel::Classify(const std::vector<std::string>& texts,
-                                                   const std::vector<std::string>& pairs) {
+                                                   const std::vector<std::string>& pairs,
+                                                   bool truncate) {
   if (!model_.encoder || !model_.encoder->has_classifier()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model ", model_.path, " has no sequence-classification head; use zero-shot labels"));
@@ -120,7 +129,11 @@ absl::StatusOr<ClassifyResult> TaskModel::Classify(const std::vector<std::string
   std::vector<TokenizedInput> inputs;
   for (size_t i = 0; i < texts.size(); ++i) {
     size_t dropped = 0;
-    inputs.push_back(Tokenize(texts[i], pairs.empty() ? nullptr : &pairs[i], &dropped));
+    INFER_ASSIGN_OR_RETURN(
+        TokenizedInput in,
+        Tokenize(texts[i], pairs.empty() ? nullptr : &pairs[i], i, truncate, &dropped));
+    r.token_counts.push_back(static_cast<int>(in.ids.size()));
+    inputs.push_back(std::move(in));
     r.truncated.push_back(dropped);
   }
   INFER_ASSIGN_OR_RETURN(r.scores, ClassifyTokens(*model_.encoder, inputs));

@@ -22,6 +22,9 @@ namespace infer::tasks {
 struct EmbedOptions {
   std::optional<model::PoolingMode> pooling;  // default: the folder's pooling config, else mean
   std::optional<bool> normalize;              // default: the folder's Normalize module
+  // An input longer than the model's context is cut to fit (true) or refused with
+  // INVALID_ARGUMENT naming it as inputs[i] (false).
+  bool truncate = true;
 };
 
 struct EmbedResult {
@@ -33,6 +36,7 @@ struct EmbedResult {
 struct ClassifyResult {
   std::vector<std::string> labels;    // id2label order
   std::vector<ClassScores> scores;    // per input
+  std::vector<int> token_counts;      // tokens used per input, after truncation
   std::vector<size_t> truncated;
 };
 
@@ -82,8 +86,10 @@ class TaskModel {
   absl::StatusOr<EmbedResult> Embed(const std::vector<std::string>& texts,
                                     const EmbedOptions& options = {});
   // pairs: empty, or one second segment per text (NLI / sentence-pair classifiers).
+  // truncate: as EmbedOptions::truncate.
   absl::StatusOr<ClassifyResult> Classify(const std::vector<std::string>& texts,
-                                          const std::vector<std::string>& pairs = {});
+                                          const std::vector<std::string>& pairs = {},
+                                          bool truncate = true);
   absl::StatusOr<ZeroShotResult> ZeroShot(const std::string& text,
                                           const std::vector<std::string>& labels,
                                           const ZeroShotOptions& options = {});
@@ -93,7 +99,9 @@ class TaskModel {
 
  private:
   TaskModel() = default;
-  TokenizedInput Tokenize(const std::string& text, const std::string* pair, size_t* truncated) const;
+  // Input `index` of a batch, cut to the context or (truncate false) refused when too long.
+  absl::StatusOr<TokenizedInput> Tokenize(const std::string& text, const std::string* pair,
+                                          size_t index, bool truncate, size_t* truncated) const;
 
   model::LoadedModel model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
