@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   }).detach();
 
   absl::StatusOr<std::unique_ptr<infer::service::ModelSet>> models =
-      infer::service::ModelSet::Load(config.models, config.kv_cache_mib, log);
+      infer::service::ModelSet::Load(config.models, config.kv_cache_mib, config.scheduling,
+                                     &metrics, log);
   if (!models.ok()) {
     log.Error("load_failed", {{"error", std::string(models.status().message())}});
     server->Shutdown(std::chrono::system_clock::now());

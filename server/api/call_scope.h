@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "grpcpp/server_context.h"
 #include "nlohmann/json.hpp"
+#include "server/runtime/request_lifetime.h"
 #include "server/service/service_metrics.h"
 
 namespace infer::api {
@@ -25,6 +26,8 @@ struct CallScope {
   // The status a call ended by the client gets: DEADLINE_EXCEEDED when its deadline has passed,
   // else CANCELLED.
   absl::Status EndedStatus() const;
+  // The call's deadline (on the steady clock) and cancellation, for the model workers.
+  runtime::RequestLifetime Lifetime() const;
 };
 
 }  // namespace infer::api

@@ -166,10 +166,14 @@ absl::Status HandleClassify(const infer::v1::ClassifyRequest& request,
   response->set_model(call.model);
   INFER_RETURN_IF_ERROR(CheckInputs(request.inputs(), limits));
   INFER_RETURN_IF_ERROR(CheckPairs(request.pairs(), request.inputs()));
-  INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));
-  absl::Status s = request.labels().empty()
-                       ? Head(request, served->model(), call.model, response)
-                       : ZeroShot(request, served->model(), limits, response);
+  // Zero-shot runs several forwards of its own (label forks, NLI pairs): it takes the model's
+  // worker to itself between batches.
+  absl::Status s = served->RunExclusive(
+      [&] {
+        return request.labels().empty() ? Head(request, served->model(), call.model, response)
+                                        : ZeroShot(request, served->model(), limits, response);
+      },
+      EstimateTokens(request.inputs()), call.Lifetime());
   if (s.ok()) call.metrics->AddPromptTokens(call.model, response->usage().prompt_tokens());
   return s;
 }

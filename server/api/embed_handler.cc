@@ -28,9 +28,13 @@ absl::Status HandleEmbed(const infer::v1::EmbedRequest& request,
   tasks::TaskModel& model = served->model();
   std::vector<std::string> texts(request.inputs().begin(), request.inputs().end());
 
-  INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));
-  INFER_ASSIGN_OR_RETURN(tasks::EmbedResult r, model.Embed(texts, options));
-  lock.unlock();
+  tasks::EmbedResult r;
+  INFER_RETURN_IF_ERROR(served->RunExclusive(
+      [&]() -> absl::Status {
+        INFER_ASSIGN_OR_RETURN(r, model.Embed(texts, options));
+        return absl::OkStatus();
+      },
+      EstimateTokens(request.inputs()), call.Lifetime()));
 
   uint32_t prompt_tokens = 0;
   for (size_t i = 0; i < r.vectors.size(); ++i) {

@@ -105,12 +105,18 @@ absl::Status HandleExplainAttention(
   INFER_ASSIGN_OR_RETURN(ExplainInput in, Tokens(request, model, limits));
   const tokenizer::Encoding& e = in.encoding;
 
-  INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));
-  INFER_ASSIGN_OR_RETURN(tasks::AttentionMaps maps,
-                         tasks::CaptureAttention(model, e.ids, model.causal()
-                                                                   ? std::span<const int32_t>()
-                                                                   : std::span<const int32_t>(e.type_ids)));
-  lock.unlock();
+  // One forward with attention capture, on the model's worker between batches: everyone else's
+  // steps stay on the fused path.
+  tasks::AttentionMaps maps;
+  INFER_RETURN_IF_ERROR(served->RunExclusive(
+      [&]() -> absl::Status {
+        INFER_ASSIGN_OR_RETURN(
+            maps, tasks::CaptureAttention(model, e.ids,
+                                          model.causal() ? std::span<const int32_t>()
+                                                         : std::span<const int32_t>(e.type_ids)));
+        return absl::OkStatus();
+      },
+      static_cast<int64_t>(e.ids.size()), call.Lifetime()));
 
   infer::v1::ExplainAttentionResponse msg;
   infer::v1::ExplainHeader* h = msg.mutable_header();

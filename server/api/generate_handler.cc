@@ -1,10 +1,13 @@
 #include "server/api/generate_handler.h"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "server/api/generation_request.h"
 #include "server/runtime/decoding_types.h"
+#include "server/runtime/generation_scheduler.h"
 #include "server/tokenizer/tokenizer.h"
 #include "server/util/status_macros.h"
 
@@ -98,21 +101,54 @@ absl::Status HandleGenerate(const infer::v1::GenerateRequest& request,
   call.log_fields["prompt_tokens"] = prepared.prompt.size();
   call.log_fields["mode"] = runtime::DecodingModeName(runtime::ResolveDecodingMode(prepared.options));
 
-  INFER_ASSIGN_OR_RETURN(auto lock, served->Lock([&call] { return call.Ended(); }));
+  runtime::ScheduledGeneration job;
+  job.prompt = prepared.prompt;
+  job.options = prepared.options;
+  job.priority = request.priority();
+  job.life = call.Lifetime();
+  const tokenizer::Tokenizer* tok = &model.tokenizer();
+  job.detokenize = [tok](std::span<const int32_t> ids) { return tok->Decode(ids); };
+  call.log_fields["priority"] = request.priority();
+  INFER_ASSIGN_OR_RETURN(std::shared_ptr<runtime::GenerationStream> stream,
+                         served->scheduler()->Submit(std::move(job)));
+
+  // The scheduler's worker produces tokens into the stream; this thread writes them to the
+  // client at the client's pace, so a slow reader never holds up the batch.
   TokenStreamer streamer(model.tokenizer(), !request.keep_special_tokens(), writer, call);
   streamer.set_want_logprobs(prepared.options.logprobs);
-  runtime::GenerateHooks hooks;
-  hooks.on_token = [&streamer](const runtime::TokenEvent& ev) { streamer.OnToken(ev); };
-  // Polled before every model step: a gone client stops the work at the next step.
-  hooks.cancelled = [&streamer, &call] { return streamer.client_gone() || call.Ended(); };
-  absl::StatusOr<runtime::GenerationResult> result =
-      model.GenerateFromIds(prepared.prompt, prepared.options, hooks);
-  lock.unlock();
+  std::vector<runtime::StreamEvent> events;
+  std::vector<std::chrono::steady_clock::time_point> last_token_at;
+  std::optional<absl::StatusOr<runtime::GenerationResult>> outcome;
+  while (!outcome) {
+    if (streamer.client_gone() || call.Ended()) {
+      stream->Cancel();  // the worker drops it at its next step and frees its blocks
+      call.log_fields["streamed_tokens"] = streamer.streamed_tokens();
+      call.log_fields["client_gone"] = true;
+      return call.EndedStatus();
+    }
+    events.clear();
+    if (!stream->Next(&events, std::chrono::milliseconds(20))) continue;
+    for (runtime::StreamEvent& ev : events) {
+      if (ev.outcome) {
+        outcome = std::move(ev.outcome);
+        break;
+      }
+      const size_t seq = static_cast<size_t>(ev.token->sequence_index);
+      if (last_token_at.size() <= seq) last_token_at.resize(seq + 1);
+      if (last_token_at[seq] != std::chrono::steady_clock::time_point{}) {
+        call.metrics->ObserveInterTokenLatency(
+            call.model, std::chrono::duration<double>(ev.at - last_token_at[seq]).count());
+      }
+      last_token_at[seq] = ev.at;
+      streamer.OnToken(*ev.token);
+    }
+  }
   call.log_fields["streamed_tokens"] = streamer.streamed_tokens();
-  if (streamer.client_gone() || call.Ended()) {
+  if (streamer.client_gone()) {
     call.log_fields["client_gone"] = true;
     return call.EndedStatus();
   }
+  absl::StatusOr<runtime::GenerationResult> result = std::move(*outcome);
   INFER_RETURN_IF_ERROR(result.status());
 
   uint32_t generated = 0;

@@ -22,6 +22,12 @@ absl::Status CheckInputs(const Texts& inputs, const service::ServiceLimits& limi
   return absl::OkStatus();
 }
 
+int64_t EstimateTokens(const Texts& inputs) {
+  int64_t n = 0;
+  for (const std::string& s : inputs) n += static_cast<int64_t>(s.size()) / 2 + 2;
+  return n;
+}
+
 absl::Status CheckPairs(const Texts& pairs, const Texts& inputs) {
   if (!pairs.empty() && pairs.size() != inputs.size()) {
     return absl::InvalidArgumentError(absl::StrCat("pairs: ", pairs.size(),

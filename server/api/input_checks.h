@@ -21,6 +21,10 @@ absl::Status CheckInputs(const Texts& inputs, const service::ServiceLimits& limi
 // pairs empty or one per input.
 absl::Status CheckPairs(const Texts& pairs, const Texts& inputs);
 
+// A cheap upper estimate of the inputs' token count (bytes / 2 + 2 per input), for the queue's
+// token limit before the inputs are tokenized.
+int64_t EstimateTokens(const Texts& inputs);
+
 }  // namespace infer::api
 
 namespace infer::tasks {

@@ -1,39 +1,14 @@
 #include "server/runtime/kv_cache.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "absl/strings/str_cat.h"
 
 namespace infer::runtime {
 
-BlockAllocator::BlockAllocator(int num_blocks) : refs_(num_blocks, 0) {
-  free_.reserve(num_blocks);
-  for (int b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
-}
-
-absl::Status BlockAllocator::Allocate(int32_t* block) {
-  if (free_.empty()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("KV cache is full: all ", refs_.size(), " blocks are in use"));
-  }
-  *block = free_.back();
-  free_.pop_back();
-  refs_[*block] = 1;
-  return absl::OkStatus();
-}
-
-void BlockAllocator::Ref(int32_t block) {
-  assert(refs_[block] > 0);
-  ++refs_[block];
-}
-
-void BlockAllocator::Unref(int32_t block) {
-  assert(refs_[block] > 0);
-  if (--refs_[block] == 0) free_.push_back(block);
-}
-
 PagedKvCache::PagedKvCache(kernels::Backend* backend, const KvCacheShape& shape)
-    : backend_(backend), shape_(shape), alloc_(shape.num_blocks) {
+    : backend_(backend), shape_(shape), alloc_(shape.num_blocks, shape.block_size) {
   for (int l = 0; l < shape.num_layers; ++l) {
     std::vector<int64_t> dims = {shape.num_blocks, shape.block_size, shape.num_kv_heads,
                                  shape.head_dim};
@@ -53,6 +28,13 @@ void PagedKvCache::CopyBlock(int32_t src, int32_t dst) {
     backend_->Copy(ks, kd);
     backend_->Copy(vs, vd);
   }
+}
+
+int PagedKvCache::BlocksNeeded(const KvSequence& seq, int n) const {
+  const int bs = shape_.block_size;
+  const int blocks_needed = (seq.length + n + bs - 1) / bs;
+  const bool cow = n > 0 && seq.length % bs != 0 && alloc_.ref_count(seq.blocks.back()) > 1;
+  return std::max(0, blocks_needed - static_cast<int>(seq.blocks.size())) + (cow ? 1 : 0);
 }
 
 absl::Status PagedKvCache::Append(KvSequence& seq, int n, std::vector<int32_t>* slots) {

@@ -8,24 +8,9 @@
 
 #include "absl/status/status.h"
 #include "kernels/backend.h"
+#include "server/runtime/block_allocator.h"
 
 namespace infer::runtime {
-
-class BlockAllocator {
- public:
-  explicit BlockAllocator(int num_blocks);
-  // RESOURCE_EXHAUSTED when no block is free.
-  absl::Status Allocate(int32_t* block);
-  void Ref(int32_t block);
-  void Unref(int32_t block);  // returns the block to the pool when its count reaches zero
-  int ref_count(int32_t block) const { return refs_[block]; }
-  int num_blocks() const { return static_cast<int>(refs_.size()); }
-  int num_free() const { return static_cast<int>(free_.size()); }
-
- private:
-  std::vector<int32_t> refs_;
-  std::vector<int32_t> free_;  // a stack: recently freed blocks are reused first
-};
 
 struct KvSequence {
   std::vector<int32_t> blocks;  // block table
@@ -56,6 +41,8 @@ class PagedKvCache {
   // Makes room for n more tokens and returns their slots (block * block_size + offset). A shared,
   // partly filled last block is copied first. On failure the sequence is left unchanged.
   absl::Status Append(KvSequence& seq, int n, std::vector<int32_t>* slots);
+  // Blocks Append(seq, n) would take from the pool (new blocks plus a copy-on-write copy).
+  int BlocksNeeded(const KvSequence& seq, int n) const;
   // dst shares every block of src.
   void Fork(const KvSequence& src, KvSequence* dst);
   // Shortens the sequence to `length` tokens, returning blocks it no longer needs (rollback of a

@@ -6,15 +6,45 @@
 
 namespace infer::service {
 
-absl::StatusOr<std::unique_lock<std::timed_mutex>> ServedModel::Lock(
-    const std::function<bool()>& give_up) {
-  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
-  while (!lock.try_lock_for(std::chrono::milliseconds(20))) {
-    if (give_up && give_up()) {
-      return absl::CancelledError("the call ended while it waited for the model");
-    }
+ServedModel::ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model,
+                         std::set<Rpc> rpcs, const SchedulingConfig& scheduling,
+                         std::unique_ptr<runtime::SchedulerObserver> observer)
+    : spec_(std::move(spec)),
+      model_(std::move(model)),
+      rpcs_(std::move(rpcs)),
+      observer_(std::move(observer)) {
+  runtime::SchedulerObserver* obs = observer_ ? observer_.get() : runtime::NullObserver();
+  runtime::QueueLimits queue;
+  queue.max_waiting_requests = scheduling.max_queue_requests;
+  queue.max_waiting_tokens = scheduling.max_queue_tokens;
+  if (model_->causal()) {
+    runtime::SchedulerOptions o;
+    o.max_running_requests = scheduling.max_running_requests;
+    o.max_step_tokens = scheduling.max_step_tokens;
+    o.queue = queue;
+    scheduler_ = std::make_unique<runtime::GenerationScheduler>(model_->lm(), o, obs);
+  } else {
+    runtime::EncoderBatcherOptions o;
+    o.max_batch_inputs = scheduling.max_encoder_batch;
+    o.max_batch_tokens = scheduling.max_encoder_batch_tokens;
+    o.max_delay = std::chrono::microseconds(
+        static_cast<int64_t>(scheduling.batch_delay_ms * 1000.0));
+    o.queue = queue;
+    batcher_ = std::make_unique<runtime::EncoderBatcher>(model_->encoder(), o, obs);
   }
-  return lock;
+}
+
+ServedModel::~ServedModel() { Stop(); }
+
+void ServedModel::Stop() {
+  if (scheduler_) scheduler_->Stop();
+  if (batcher_) batcher_->Stop();
+}
+
+absl::Status ServedModel::RunExclusive(std::function<absl::Status()> fn, int64_t tokens,
+                                       const runtime::RequestLifetime& life) {
+  if (scheduler_) return scheduler_->RunExclusive(std::move(fn), tokens, life);
+  return batcher_->RunExclusive(std::move(fn), tokens, life);
 }
 
 std::set<Rpc> SupportedRpcs(const tasks::TaskModel& model) {
@@ -25,7 +55,9 @@ std::set<Rpc> SupportedRpcs(const tasks::TaskModel& model) {
 }
 
 absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<ModelSpec>& specs,
-                                                         int64_t kv_cache_mib, Logger& log) {
+                                                         int64_t kv_cache_mib,
+                                                         const SchedulingConfig& scheduling,
+                                                         ServiceMetrics* metrics, Logger& log) {
   auto set = std::unique_ptr<ModelSet>(new ModelSet());
   set->cpu_ = kernels::MakeCpuBackend();
   for (const ModelSpec& spec : specs) {
@@ -37,6 +69,8 @@ absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<Model
     auto start = std::chrono::steady_clock::now();
     runtime::LmEngineOptions lm;
     lm.kv_cache_bytes = kv_cache_mib << 20;
+    lm.block_size = scheduling.kv_block_size;
+    lm.prefix_caching = scheduling.prefix_caching;
     absl::StatusOr<std::unique_ptr<tasks::TaskModel>> model =
         tasks::TaskModel::Load(spec.path, set->cpu_.get(), lm);
     if (!model.ok()) {
@@ -69,10 +103,15 @@ absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<Model
               {"load_ms", std::chrono::duration<double, std::milli>(
                               std::chrono::steady_clock::now() - start)
                               .count()}});
-    set->models_.push_back(
-        std::make_unique<ServedModel>(spec, std::move(*model), std::move(rpcs)));
+    set->models_.push_back(std::make_unique<ServedModel>(
+        spec, std::move(*model), std::move(rpcs), scheduling,
+        metrics ? metrics->ObserverFor(spec.name) : nullptr));
   }
   return set;
+}
+
+void ModelSet::Stop() {
+  for (auto& m : models_) m->Stop();
 }
 
 absl::StatusOr<ServedModel*> ModelSet::Resolve(const std::string& name, Rpc rpc) const {

@@ -2,30 +2,37 @@
 // picks the model for a request: the one it names, or the first (in configuration order) that
 // serves the RPC when it names none.
 //
-// Until the scheduler lands, one request at a time runs on a model: ServedModel::Lock() hands out
-// the model's mutex, waiting in slices so a caller that is cancelled meanwhile can give up.
+// Every model has one worker thread that owns it: a GenerationScheduler (continuous batching) for
+// causal models, an EncoderBatcher (request merging) for encoders. Work that needs the model to
+// itself (zero-shot scoring, explanations) runs on that worker through RunExclusive.
 #pragma once
 
-#include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "server/runtime/encoder_batcher.h"
+#include "server/runtime/generation_scheduler.h"
+#include "server/runtime/request_lifetime.h"
+#include "server/runtime/scheduler_observer.h"
 #include "server/service/logger.h"
 #include "server/service/server_config.h"
+#include "server/service/service_metrics.h"
 #include "server/tasks/task_model.h"
 
 namespace infer::service {
 
 class ServedModel {
  public:
-  ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model, std::set<Rpc> rpcs)
-      : spec_(std::move(spec)), model_(std::move(model)), rpcs_(std::move(rpcs)) {}
+  // Starts the model's worker thread.
+  ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model, std::set<Rpc> rpcs,
+              const SchedulingConfig& scheduling,
+              std::unique_ptr<runtime::SchedulerObserver> observer);
+  ~ServedModel();  // Stop()
 
   const std::string& name() const { return spec_.name; }
   const ModelSpec& spec() const { return spec_; }
@@ -34,15 +41,24 @@ class ServedModel {
   tasks::TaskModel& model() { return *model_; }
   const tasks::TaskModel& model() const { return *model_; }
 
-  // Exclusive use of the model. Polls `give_up` every few milliseconds while waiting; returns
-  // CANCELLED when it says so.
-  absl::StatusOr<std::unique_lock<std::timed_mutex>> Lock(const std::function<bool()>& give_up);
+  // The causal model's scheduler, or null for encoders.
+  runtime::GenerationScheduler* scheduler() { return scheduler_.get(); }
+  // The encoder's batcher, or null for causal models.
+  runtime::EncoderBatcher* batcher() { return batcher_.get(); }
+  // Runs fn on the model's worker with the model to itself (queued like a request of `tokens`
+  // tokens; RESOURCE_EXHAUSTED when the queue is full).
+  absl::Status RunExclusive(std::function<absl::Status()> fn, int64_t tokens,
+                            const runtime::RequestLifetime& life);
+  // Ends the worker: what waits or runs gets UNAVAILABLE. Idempotent.
+  void Stop();
 
  private:
   ModelSpec spec_;
   std::unique_ptr<tasks::TaskModel> model_;
   std::set<Rpc> rpcs_;
-  std::timed_mutex mu_;
+  std::unique_ptr<runtime::SchedulerObserver> observer_;
+  std::unique_ptr<runtime::GenerationScheduler> scheduler_;
+  std::unique_ptr<runtime::EncoderBatcher> batcher_;
 };
 
 // The RPCs a model's architecture can answer: decoders Generate, Classify (LM zero-shot),
@@ -52,8 +68,13 @@ std::set<Rpc> SupportedRpcs(const tasks::TaskModel& model);
 class ModelSet {
  public:
   // Loads every model; the first failure is returned naming the model. Logs each load.
+  // metrics may be null (no scheduler metrics).
   static absl::StatusOr<std::unique_ptr<ModelSet>> Load(const std::vector<ModelSpec>& specs,
-                                                        int64_t kv_cache_mib, Logger& log);
+                                                        int64_t kv_cache_mib,
+                                                        const SchedulingConfig& scheduling,
+                                                        ServiceMetrics* metrics, Logger& log);
+  // Stops every model's worker (after the gRPC server has stopped).
+  void Stop();
 
   // NOT_FOUND for an unknown name (listing the known ones); INVALID_ARGUMENT naming `model` when
   // the model does not serve the RPC; NOT_FOUND when the name is empty and no model serves it.

@@ -63,6 +63,19 @@ absl::Status CheckConfig(const ServerConfig& c) {
         "limits must be positive (and --max-request-bytes at least 1024)");
   }
   if (c.kv_cache_mib < 1) return absl::InvalidArgumentError("--kv-cache-mib must be positive");
+  const SchedulingConfig& s = c.scheduling;
+  if (s.max_running_requests < 1 || s.max_step_tokens < 1 || s.max_queue_requests < 1 ||
+      s.max_queue_tokens < 1 || s.max_encoder_batch < 1 || s.max_encoder_batch_tokens < 1) {
+    return absl::InvalidArgumentError(
+        "--max-running-requests, --max-step-tokens, --max-queue-requests, --max-queue-tokens, "
+        "--max-encoder-batch and --max-encoder-batch-tokens must be positive");
+  }
+  if (s.kv_block_size < 1 || s.kv_block_size > 1024) {
+    return absl::InvalidArgumentError("--kv-block-size must be in [1, 1024]");
+  }
+  if (!(s.batch_delay_ms >= 0) || s.batch_delay_ms > 10000) {
+    return absl::InvalidArgumentError("--batch-delay-ms must be in [0, 10000]");
+  }
   if (!(c.shutdown_grace_seconds >= 0) || !(c.shutdown_delay_seconds >= 0)) {
     return absl::InvalidArgumentError(
         "--shutdown-grace-seconds and --shutdown-delay-seconds must be >= 0");
@@ -169,8 +182,9 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
       j,
       {"listen", "metrics_listen", "models", "max_batch", "max_new_tokens", "max_labels",
        "max_explain_tokens", "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
-       "shutdown_delay_seconds",
-       "ready_file", "log_format"},
+       "shutdown_delay_seconds", "ready_file", "log_format", "max_running_requests",
+       "max_step_tokens", "max_queue_requests", "max_queue_tokens", "prefix_caching",
+       "kv_block_size", "max_encoder_batch", "max_encoder_batch_tokens", "batch_delay_ms"},
       "config"));
   INFER_RETURN_IF_ERROR(ReadString(j, "listen", &c->listen));
   INFER_RETURN_IF_ERROR(ReadString(j, "metrics_listen", &c->metrics_listen));
@@ -182,8 +196,23 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_explain_tokens", &c->limits.max_explain_tokens));
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_request_bytes", &c->limits.max_request_bytes));
   INFER_RETURN_IF_ERROR(ReadInt(j, "kv_cache_mib", &c->kv_cache_mib));
+  SchedulingConfig& s = c->scheduling;
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_running_requests", &s.max_running_requests));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_step_tokens", &s.max_step_tokens));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_queue_requests", &s.max_queue_requests));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_queue_tokens", &s.max_queue_tokens));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "kv_block_size", &s.kv_block_size));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_encoder_batch", &s.max_encoder_batch));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_encoder_batch_tokens", &s.max_encoder_batch_tokens));
+  if (j.contains("prefix_caching")) {
+    if (!j["prefix_caching"].is_boolean()) {
+      return absl::InvalidArgumentError("config: \"prefix_caching\" must be true or false");
+    }
+    s.prefix_caching = j["prefix_caching"].get<bool>();
+  }
   for (auto [key, field] : {std::pair{"shutdown_grace_seconds", &c->shutdown_grace_seconds},
-                             std::pair{"shutdown_delay_seconds", &c->shutdown_delay_seconds}}) {
+                             std::pair{"shutdown_delay_seconds", &c->shutdown_delay_seconds},
+                             std::pair{"batch_delay_ms", &s.batch_delay_ms}}) {
     if (!j.contains(key)) continue;
     if (!j[key].is_number()) {
       return absl::InvalidArgumentError(absl::StrCat("config: \"", key, "\" must be a number"));
@@ -216,6 +245,15 @@ Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model f
   --max-explain-tokens N     tokens per ExplainAttention request (default 512)
   --max-request-bytes N      largest request message (default 4194304)
   --kv-cache-mib N           KV cache pool per causal model (default 512)
+  --kv-block-size N          tokens per KV cache block (default 16)
+  --prefix-caching on|off    reuse cached KV blocks of identical prompt prefixes (default on)
+  --max-running-requests N   Generate requests batched together per model (default 64)
+  --max-step-tokens N        tokens per model step; longer prompts are chunked (default 512)
+  --max-queue-requests N     requests waiting per model before RESOURCE_EXHAUSTED (default 256)
+  --max-queue-tokens N       prompt/input tokens waiting per model (default 1048576)
+  --max-encoder-batch N      inputs per Embed/Classify forward, across requests (default 64)
+  --max-encoder-batch-tokens N  tokens per encoder forward (default 8192)
+  --batch-delay-ms MS        how long an Embed/Classify input waits for others (default 2)
   --shutdown-delay-seconds S after SIGTERM/SIGINT, report NOT_SERVING but keep serving this
                              long, for load balancers to notice (default 0)
   --shutdown-grace-seconds S then refuse new calls and give those in flight this long (default 10)
@@ -254,7 +292,15 @@ absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
                           {"max-labels", nullptr, &c.limits.max_labels},
                           {"max-explain-tokens", nullptr, &c.limits.max_explain_tokens},
                           {"max-request-bytes", &c.limits.max_request_bytes, nullptr},
-                          {"kv-cache-mib", &c.kv_cache_mib, nullptr}};
+                          {"kv-cache-mib", &c.kv_cache_mib, nullptr},
+                          {"kv-block-size", nullptr, &c.scheduling.kv_block_size},
+                          {"max-running-requests", nullptr, &c.scheduling.max_running_requests},
+                          {"max-step-tokens", nullptr, &c.scheduling.max_step_tokens},
+                          {"max-queue-requests", nullptr, &c.scheduling.max_queue_requests},
+                          {"max-queue-tokens", &c.scheduling.max_queue_tokens, nullptr},
+                          {"max-encoder-batch", nullptr, &c.scheduling.max_encoder_batch},
+                          {"max-encoder-batch-tokens", &c.scheduling.max_encoder_batch_tokens,
+                           nullptr}};
   for (const IntFlag& f : ints) {
     INFER_ASSIGN_OR_RETURN(std::optional<int64_t> v, args.GetInt(f.name));
     if (!v) continue;
@@ -270,6 +316,14 @@ absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
   if (grace) c.shutdown_grace_seconds = *grace;
   INFER_ASSIGN_OR_RETURN(std::optional<double> delay, args.GetDouble("shutdown-delay-seconds"));
   if (delay) c.shutdown_delay_seconds = *delay;
+  INFER_ASSIGN_OR_RETURN(std::optional<double> batch_delay, args.GetDouble("batch-delay-ms"));
+  if (batch_delay) c.scheduling.batch_delay_ms = *batch_delay;
+  if (auto v = args.Get("prefix-caching")) {
+    if (*v != "on" && *v != "off") {
+      return absl::InvalidArgumentError("--prefix-caching must be on or off");
+    }
+    c.scheduling.prefix_caching = *v == "on";
+  }
   std::vector<std::string> unread = args.Unread();
   if (!unread.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown flag --", unread[0], "; see --help"));

@@ -29,12 +29,27 @@ struct ServiceLimits {
   int64_t max_request_bytes = 4 << 20;  // gRPC receive limit per message
 };
 
+// How each model's worker batches work (see server/runtime/generation_scheduler.h and
+// encoder_batcher.h).
+struct SchedulingConfig {
+  int max_running_requests = 64;     // Generate requests decoding together per causal model
+  int max_step_tokens = 512;         // tokens per model step (prompts are chunked to fit)
+  int max_queue_requests = 256;      // waiting requests per model; more get RESOURCE_EXHAUSTED
+  int64_t max_queue_tokens = 1 << 20;  // their prompt/input tokens together
+  bool prefix_caching = true;        // reuse KV blocks of identical prompt prefixes
+  int kv_block_size = 16;            // tokens per KV cache block
+  int max_encoder_batch = 64;        // inputs per encoder forward (Embed, Classify)
+  int64_t max_encoder_batch_tokens = 8192;
+  double batch_delay_ms = 2;         // how long an encoder input waits for company
+};
+
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9090";  // empty or "off": no metrics endpoint
   std::vector<ModelSpec> models;
   ServiceLimits limits;
   int64_t kv_cache_mib = 512;        // KV cache pool per causal model
+  SchedulingConfig scheduling;
   double shutdown_delay_seconds = 0;   // after SIGTERM: NOT_SERVING but still serving this long
   double shutdown_grace_seconds = 10;  // then in-flight calls get this long
   std::string ready_file;            // written with the bound ports once serving

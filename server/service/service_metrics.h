@@ -11,6 +11,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/runtime/scheduler_observer.h"
 
 namespace infer::service {
 
@@ -45,6 +46,29 @@ class ServiceMetrics {
 
   void SetModelsLoaded(double n) { models_loaded_->Set(n); }
 
+  // Generate: gap between consecutive tokens of one sequence, as the worker produced them.
+  void ObserveInterTokenLatency(const std::string& model, double seconds);
+
+  // The scheduler / batcher metrics of one model (waiting and running requests, KV blocks,
+  // prefix cache, preemptions, step sizes, queue time, rejections), labelled with its name.
+  // The observer must not outlive this object.
+  std::unique_ptr<runtime::SchedulerObserver> ObserverFor(const std::string& model);
+
+  // Families the observers add their series to.
+  struct SchedulerFamilies {
+    prometheus::Family<prometheus::Gauge>* waiting;
+    prometheus::Family<prometheus::Gauge>* running;
+    prometheus::Family<prometheus::Gauge>* kv_used;
+    prometheus::Family<prometheus::Gauge>* kv_total;
+    prometheus::Family<prometheus::Counter>* prefix_queries;
+    prometheus::Family<prometheus::Counter>* prefix_hits;
+    prometheus::Family<prometheus::Counter>* preemptions;
+    prometheus::Family<prometheus::Histogram>* step_sequences;
+    prometheus::Family<prometheus::Histogram>* step_tokens;
+    prometheus::Family<prometheus::Histogram>* queue_time;
+    prometheus::Family<prometheus::Counter>* rejected;
+  };
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
@@ -54,6 +78,8 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>* generated_tokens_;
   prometheus::Family<prometheus::Gauge>* in_flight_;
   prometheus::Gauge* models_loaded_;
+  prometheus::Family<prometheus::Histogram>* itl_;
+  SchedulerFamilies sched_;
 };
 
 }  // namespace infer::service

@@ -30,7 +30,7 @@ TEST(ServiceLifecycle, UnavailableWhileLoadingThenServingThenDraining) {
   service::ModelSpec spec;
   spec.name = "gpt2";
   spec.path = GoldenModel("gpt2");
-  auto models = service::ModelSet::Load({spec}, 64, log);
+  auto models = service::ModelSet::Load({spec}, 64, service::SchedulingConfig{}, nullptr, log);
   ASSERT_TRUE(models.ok()) << models.status();
   impl.SetModels(std::move(*models));
   auto serving = c.ListModels();
@@ -50,7 +50,7 @@ TEST(ServiceLifecycle, ModelSetRefusesAnRpcTheArchitectureCannotServe) {
   spec.name = "enc";
   spec.path = GoldenModel("bert-embed");
   spec.rpcs = {service::Rpc::kGenerate};
-  auto models = service::ModelSet::Load({spec}, 64, log);
+  auto models = service::ModelSet::Load({spec}, 64, service::SchedulingConfig{}, nullptr, log);
   ASSERT_FALSE(models.ok());
   EXPECT_NE(models.status().message().find("cannot serve Generate"), std::string::npos)
       << models.status();
