@@ -120,6 +120,8 @@ struct Case {
   bool expect_preemptions;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class SchedulerEquality : public SchedulerTest, public ::testing::WithParamInterface<Case> {};
 
 TEST_P(SchedulerEquality, ConcurrentGreedyEqualsAlone) {
