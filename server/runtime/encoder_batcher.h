@@ -2,6 +2,12 @@
 // into shared forward passes, up to a number of inputs and tokens per forward, waiting at most a
 // short delay for company once the first input is waiting. One worker thread owns the model:
 // batches and exclusive jobs (zero-shot, explanations) run on it one after another.
+//
+// Policy: first come, first served, whole requests only. A batch is the oldest waiting request
+// and the requests right behind it while they fit the limits (it never reaches past an exclusive
+// job); a request larger than the limits is taken alone and run as several forwards. Inputs are
+// checked as the model would (tokens, length, vocabulary) before they queue, so a bad request is
+// refused alone rather than failing a forward it would share.
 #pragma once
 
 #include <chrono>
@@ -27,7 +33,9 @@ namespace infer::runtime {
 struct EncoderBatcherOptions {
   int max_batch_inputs = 64;          // sequences per forward
   int64_t max_batch_tokens = 8192;    // tokens per forward (a single longer input runs alone)
-  std::chrono::microseconds max_delay{2000};  // how long a waiting input waits for company
+  // How long a waiting input waits for company, counted from the arrival of the batch's first
+  // request; a batch that is full (or has an exclusive job behind it) runs at once.
+  std::chrono::microseconds max_delay{2000};
   QueueLimits queue;
 };
 
@@ -46,9 +54,11 @@ class EncoderBatcher {
   EncoderBatcher& operator=(const EncoderBatcher&) = delete;
 
   // Runs the encoder over `inputs` (one request's), merged into forwards with other requests'
-  // inputs; blocks until done. RESOURCE_EXHAUSTED at once when the waiting queue is over its
-  // limits; DEADLINE_EXCEEDED / CANCELLED (per life.Check) when the request gives up before its
-  // inputs ran; UNAVAILABLE after Stop(). A forward's error is returned to every request in it.
+  // inputs; blocks until done; outputs in input order. No inputs: an empty result at once.
+  // INVALID_ARGUMENT (naming inputs[i]) for an input the model would refuse; RESOURCE_EXHAUSTED
+  // at once when the waiting queue is over its limits; DEADLINE_EXCEEDED / CANCELLED (per
+  // life.Check) when the request gives up before its inputs ran; UNAVAILABLE after Stop(). A
+  // forward's error is returned to every request in it.
   absl::StatusOr<std::vector<EncodedInput>> Encode(std::vector<tasks::TokenizedInput> inputs,
                                                    const RequestLifetime& life);
 

@@ -61,10 +61,23 @@ absl::StatusOr<std::vector<std::vector<float>>> EmbedTokens(
   std::vector<std::vector<float>> result(inputs.size());
   INFER_RETURN_IF_ERROR(RunEncoder(
       m, inputs, [&](size_t i, std::span<const float> states, std::span<const float>) {
-        result[i] = Pool(states, static_cast<int64_t>(states.size()) / hidden, hidden, mode);
-        if (normalize) L2Normalize(result[i]);
+        result[i] = EmbedStates(states, hidden, mode, normalize);
       }));
   return result;
+}
+
+std::vector<float> EmbedStates(std::span<const float> states, int64_t hidden,
+                               model::PoolingMode mode, bool normalize) {
+  std::vector<float> v = Pool(states, static_cast<int64_t>(states.size()) / hidden, hidden, mode);
+  if (normalize) L2Normalize(v);
+  return v;
+}
+
+ClassScores ScoreLogits(std::span<const float> logits, bool multi_label) {
+  ClassScores s;
+  s.logits.assign(logits.begin(), logits.end());
+  s.probs = multi_label ? Sigmoid(logits) : Softmax(logits);
+  return s;
 }
 
 absl::StatusOr<std::vector<ClassScores>> ClassifyTokens(model::EncoderModel& m,
@@ -76,8 +89,7 @@ absl::StatusOr<std::vector<ClassScores>> ClassifyTokens(model::EncoderModel& m,
   const bool multi = m.info().multi_label;
   INFER_RETURN_IF_ERROR(RunEncoder(
       m, inputs, [&](size_t i, std::span<const float>, std::span<const float> logits) {
-        result[i].logits.assign(logits.begin(), logits.end());
-        result[i].probs = multi ? Sigmoid(logits) : Softmax(logits);
+        result[i] = ScoreLogits(logits, multi);
       }));
   return result;
 }

@@ -35,6 +35,14 @@ struct ClassScores {
   std::vector<float> probs;  // softmax, or element-wise sigmoid for multi-label models
 };
 
+// One input's sentence vector from its last hidden states [tokens, hidden]: pooling, then unit L2
+// norm when `normalize`. EmbedTokens and TaskModel::FinishEmbed both use it, so embeddings made
+// directly and through the encoder batcher are the same bits.
+std::vector<float> EmbedStates(std::span<const float> states, int64_t hidden,
+                               model::PoolingMode mode, bool normalize);
+// One input's scores from its classifier logits [num_labels] (shared as EmbedStates is).
+ClassScores ScoreLogits(std::span<const float> logits, bool multi_label);
+
 // FAILED_PRECONDITION when the model has no classification head.
 absl::StatusOr<std::vector<ClassScores>> ClassifyTokens(model::EncoderModel& model,
                                                         std::span<const TokenizedInput> inputs);

@@ -87,32 +87,77 @@ absl::StatusOr<runtime::GenerationResult> TaskModel::GenerateFromIds(
   return runtime::Generate(*lm_, prompt, options, hooks);
 }
 
-absl::StatusOr<EmbedResult> TaskModel::Embed(const std::vector<std::string>& texts,
-                                             const EmbedOptions& options) {
+namespace {
+
+// The encoder run that Embed and Classify make on the calling thread: the same per-input outputs
+// EncoderBatcher::Encode returns, so that both paths share Finish*.
+absl::StatusOr<std::vector<runtime::EncodedInput>> EncodeHere(
+    model::EncoderModel& m, std::span<const TokenizedInput> inputs) {
+  std::vector<runtime::EncodedInput> out(inputs.size());
+  INFER_RETURN_IF_ERROR(RunEncoder(
+      m, inputs, [&](size_t i, std::span<const float> states, std::span<const float> logits) {
+        out[i].states.assign(states.begin(), states.end());
+        out[i].class_logits.assign(logits.begin(), logits.end());
+      }));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<EmbedPlan> TaskModel::PrepareEmbed(const std::vector<std::string>& texts,
+                                                  const EmbedOptions& options) const {
   if (!model_.encoder) {
     return absl::InvalidArgumentError(
         absl::StrCat("model ", model_.path, " is not an embedding (encoder) model"));
   }
-  EmbedResult r;
-  std::vector<TokenizedInput> inputs;
+  EmbedPlan p;
   for (size_t i = 0; i < texts.size(); ++i) {
     size_t dropped = 0;
     INFER_ASSIGN_OR_RETURN(TokenizedInput in,
                            Tokenize(texts[i], nullptr, i, options.truncate, &dropped));
-    inputs.push_back(std::move(in));
-    r.truncated.push_back(dropped);
-    r.token_counts.push_back(static_cast<int>(inputs.back().ids.size()));
+    p.token_counts.push_back(static_cast<int>(in.ids.size()));
+    p.truncated.push_back(dropped);
+    p.inputs.push_back(std::move(in));
   }
-  model::PoolingMode mode = options.pooling.value_or(
-      model_.pooling ? model_.pooling->mode : model::PoolingMode::kMean);
-  bool normalize = options.normalize.value_or(model_.pooling ? model_.pooling->normalize : false);
-  INFER_ASSIGN_OR_RETURN(r.vectors, EmbedTokens(*model_.encoder, inputs, mode, normalize));
+  p.pooling = options.pooling.value_or(model_.pooling ? model_.pooling->mode
+                                                      : model::PoolingMode::kMean);
+  p.normalize = options.normalize.value_or(model_.pooling ? model_.pooling->normalize : false);
+  return p;
+}
+
+absl::StatusOr<EmbedResult> TaskModel::FinishEmbed(
+    const EmbedPlan& plan, std::span<const runtime::EncodedInput> encoded) const {
+  if (!model_.encoder) return absl::InternalError("FinishEmbed on a model with no encoder");
+  const int64_t hidden = model_.encoder->info().hidden_size;
+  if (encoded.size() != plan.token_counts.size()) {
+    return absl::InternalError(absl::StrCat("FinishEmbed: ", encoded.size(), " outputs for ",
+                                            plan.token_counts.size(), " inputs"));
+  }
+  EmbedResult r;
+  r.token_counts = plan.token_counts;
+  r.truncated = plan.truncated;
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    if (static_cast<int64_t>(encoded[i].states.size()) != plan.token_counts[i] * hidden) {
+      return absl::InternalError(absl::StrCat("FinishEmbed: output ", i, " has ",
+                                              encoded[i].states.size(), " values, expected ",
+                                              plan.token_counts[i], " x ", hidden));
+    }
+    r.vectors.push_back(EmbedStates(encoded[i].states, hidden, plan.pooling, plan.normalize));
+  }
   return r;
 }
 
-absl::StatusOr<ClassifyResult> TaskModel::Classify(const std::vector<std::string>& texts,
-                                                   const std::vector<std::string>& pairs,
-                                                   bool truncate) {
+absl::StatusOr<EmbedResult> TaskModel::Embed(const std::vector<std::string>& texts,
+                                             const EmbedOptions& options) {
+  INFER_ASSIGN_OR_RETURN(EmbedPlan plan, PrepareEmbed(texts, options));
+  INFER_ASSIGN_OR_RETURN(std::vector<runtime::EncodedInput> encoded,
+                         EncodeHere(*model_.encoder, plan.inputs));
+  return FinishEmbed(plan, encoded);
+}
+
+absl::StatusOr<ClassifyPlan> TaskModel::PrepareClassify(const std::vector<std::string>& texts,
+                                                        const std::vector<std::string>& pairs,
+                                                        bool truncate) const {
   if (!model_.encoder || !model_.encoder->has_classifier()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model ", model_.path, " has no sequence-classification head; use zero-shot labels"));
@@ -120,24 +165,56 @@ absl::StatusOr<ClassifyResult> TaskModel::Classify(const std::vector<std::string
   if (!pairs.empty() && pairs.size() != texts.size()) {
     return absl::InvalidArgumentError("text_pair must be empty or have one entry per text");
   }
-  ClassifyResult r;
-  const model::ModelInfo& info = model_.info();
+  ClassifyPlan p;
+  const model::ModelInfo& info = model_.encoder->info();
   for (int i = 0; i < info.num_labels; ++i) {
     auto it = info.id2label.find(i);
-    r.labels.push_back(it != info.id2label.end() ? it->second : absl::StrCat("LABEL_", i));
+    p.labels.push_back(it != info.id2label.end() ? it->second : absl::StrCat("LABEL_", i));
   }
-  std::vector<TokenizedInput> inputs;
   for (size_t i = 0; i < texts.size(); ++i) {
     size_t dropped = 0;
     INFER_ASSIGN_OR_RETURN(
         TokenizedInput in,
         Tokenize(texts[i], pairs.empty() ? nullptr : &pairs[i], i, truncate, &dropped));
-    r.token_counts.push_back(static_cast<int>(in.ids.size()));
-    inputs.push_back(std::move(in));
-    r.truncated.push_back(dropped);
+    p.token_counts.push_back(static_cast<int>(in.ids.size()));
+    p.truncated.push_back(dropped);
+    p.inputs.push_back(std::move(in));
   }
-  INFER_ASSIGN_OR_RETURN(r.scores, ClassifyTokens(*model_.encoder, inputs));
+  return p;
+}
+
+absl::StatusOr<ClassifyResult> TaskModel::FinishClassify(
+    const ClassifyPlan& plan, std::span<const runtime::EncodedInput> encoded) const {
+  if (!model_.encoder || !model_.encoder->has_classifier()) {
+    return absl::InternalError("FinishClassify on a model with no classification head");
+  }
+  const model::ModelInfo& info = model_.encoder->info();
+  if (encoded.size() != plan.token_counts.size()) {
+    return absl::InternalError(absl::StrCat("FinishClassify: ", encoded.size(), " outputs for ",
+                                            plan.token_counts.size(), " inputs"));
+  }
+  ClassifyResult r;
+  r.labels = plan.labels;
+  r.token_counts = plan.token_counts;
+  r.truncated = plan.truncated;
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    if (static_cast<int>(encoded[i].class_logits.size()) != info.num_labels) {
+      return absl::InternalError(absl::StrCat("FinishClassify: output ", i, " has ",
+                                              encoded[i].class_logits.size(), " logits, expected ",
+                                              info.num_labels));
+    }
+    r.scores.push_back(ScoreLogits(encoded[i].class_logits, info.multi_label));
+  }
   return r;
+}
+
+absl::StatusOr<ClassifyResult> TaskModel::Classify(const std::vector<std::string>& texts,
+                                                   const std::vector<std::string>& pairs,
+                                                   bool truncate) {
+  INFER_ASSIGN_OR_RETURN(ClassifyPlan plan, PrepareClassify(texts, pairs, truncate));
+  INFER_ASSIGN_OR_RETURN(std::vector<runtime::EncodedInput> encoded,
+                         EncodeHere(*model_.encoder, plan.inputs));
+  return FinishClassify(plan, encoded);
 }
 
 absl::StatusOr<ZeroShotResult> TaskModel::ZeroShot(const std::string& text,

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
 #include "server/model/registry.h"
+#include "server/runtime/encoder_batcher.h"
 #include "server/runtime/generate.h"
 #include "server/runtime/lm_engine.h"
 #include "server/tasks/encoder_tasks.h"
@@ -37,6 +38,24 @@ struct ClassifyResult {
   std::vector<std::string> labels;    // id2label order
   std::vector<ClassScores> scores;    // per input
   std::vector<int> token_counts;      // tokens used per input, after truncation
+  std::vector<size_t> truncated;
+};
+
+// Embed and Classify in two phases, so that a service can tokenize on the handler's thread, run
+// the encoder elsewhere (runtime::EncoderBatcher, in forwards shared with other requests) and
+// finish on the handler's thread again. Finish* never reads `inputs`: they may be moved out.
+struct EmbedPlan {
+  std::vector<TokenizedInput> inputs;
+  model::PoolingMode pooling = model::PoolingMode::kMean;  // resolved from options and folder
+  bool normalize = false;
+  std::vector<int> token_counts;  // as EmbedResult
+  std::vector<size_t> truncated;
+};
+
+struct ClassifyPlan {
+  std::vector<std::string> labels;  // id2label order
+  std::vector<TokenizedInput> inputs;
+  std::vector<int> token_counts;    // as ClassifyResult
   std::vector<size_t> truncated;
 };
 
@@ -83,6 +102,8 @@ class TaskModel {
   absl::StatusOr<runtime::GenerationResult> GenerateFromIds(
       std::span<const int32_t> prompt, const runtime::GenerationOptions& options,
       runtime::GenerateHooks hooks = {});
+  // Prepare + the encoder run here, on the calling thread + Finish. The encoder is not
+  // thread-safe: a service that also batches must run these through EncoderBatcher::RunExclusive.
   absl::StatusOr<EmbedResult> Embed(const std::vector<std::string>& texts,
                                     const EmbedOptions& options = {});
   // pairs: empty, or one second segment per text (NLI / sentence-pair classifiers).
@@ -90,6 +111,20 @@ class TaskModel {
   absl::StatusOr<ClassifyResult> Classify(const std::vector<std::string>& texts,
                                           const std::vector<std::string>& pairs = {},
                                           bool truncate = true);
+
+  // The two-phase form (see EmbedPlan). Prepare* tokenize and validate (same errors as Embed /
+  // Classify) and may run on many threads at once; Finish* take one EncodedInput per input, in
+  // order, and from the same encoder outputs give Embed's / Classify's very bits (a forward shared
+  // with other inputs rounds differently, ~1e-7 relative). INTERNAL if `encoded` does not fit.
+  absl::StatusOr<EmbedPlan> PrepareEmbed(const std::vector<std::string>& texts,
+                                         const EmbedOptions& options = {}) const;
+  absl::StatusOr<EmbedResult> FinishEmbed(const EmbedPlan& plan,
+                                          std::span<const runtime::EncodedInput> encoded) const;
+  absl::StatusOr<ClassifyPlan> PrepareClassify(const std::vector<std::string>& texts,
+                                               const std::vector<std::string>& pairs = {},
+                                               bool truncate = true) const;
+  absl::StatusOr<ClassifyResult> FinishClassify(
+      const ClassifyPlan& plan, std::span<const runtime::EncodedInput> encoded) const;
   absl::StatusOr<ZeroShotResult> ZeroShot(const std::string& text,
                                           const std::vector<std::string>& labels,
                                           const ZeroShotOptions& options = {});
