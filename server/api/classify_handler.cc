@@ -129,8 +129,11 @@ absl::Status ZeroShot(const infer::v1::ClassifyRequest& r, tasks::TaskModel& mod
   return absl::OkStatus();
 }
 
-absl::Status Head(const infer::v1::ClassifyRequest& r, tasks::TaskModel& model,
-                  const std::string& model_name, infer::v1::ClassifyResponse* out) {
+// A fine-tuned head: tokenized here, run in the encoder batcher's shared forwards, scored here.
+absl::Status Head(const infer::v1::ClassifyRequest& r, service::ServedModel& served,
+                  const runtime::RequestLifetime& life, const std::string& model_name,
+                  infer::v1::ClassifyResponse* out) {
+  tasks::TaskModel& model = served.model();
   if (model.causal() || model.info().num_labels == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "labels: model \"", model_name,
@@ -138,7 +141,11 @@ absl::Status Head(const infer::v1::ClassifyRequest& r, tasks::TaskModel& model,
   }
   std::vector<std::string> texts(r.inputs().begin(), r.inputs().end());
   std::vector<std::string> pairs(r.pairs().begin(), r.pairs().end());
-  INFER_ASSIGN_OR_RETURN(tasks::ClassifyResult res, model.Classify(texts, pairs, r.truncate()));
+  INFER_ASSIGN_OR_RETURN(tasks::ClassifyPlan plan,
+                         model.PrepareClassify(texts, pairs, r.truncate()));
+  INFER_ASSIGN_OR_RETURN(std::vector<runtime::EncodedInput> encoded,
+                         served.batcher()->Encode(std::move(plan.inputs), life));
+  INFER_ASSIGN_OR_RETURN(tasks::ClassifyResult res, model.FinishClassify(plan, encoded));
   uint32_t prompt_tokens = 0;
   for (size_t i = 0; i < res.scores.size(); ++i) {
     const tasks::ClassScores& s = res.scores[i];
@@ -166,14 +173,16 @@ absl::Status HandleClassify(const infer::v1::ClassifyRequest& request,
   response->set_model(call.model);
   INFER_RETURN_IF_ERROR(CheckInputs(request.inputs(), limits));
   INFER_RETURN_IF_ERROR(CheckPairs(request.pairs(), request.inputs()));
-  // Zero-shot runs several forwards of its own (label forks, NLI pairs): it takes the model's
-  // worker to itself between batches.
-  absl::Status s = served->RunExclusive(
-      [&] {
-        return request.labels().empty() ? Head(request, served->model(), call.model, response)
-                                        : ZeroShot(request, served->model(), limits, response);
-      },
-      EstimateTokens(request.inputs()), call.Lifetime());
+  absl::Status s;
+  if (request.labels().empty()) {
+    s = Head(request, *served, call.Lifetime(), call.model, response);
+  } else {
+    // Zero-shot runs several forwards of its own (label forks, NLI pairs): it takes the model's
+    // worker to itself between batches.
+    s = served->RunExclusive(
+        [&] { return ZeroShot(request, served->model(), limits, response); },
+        EstimateTokens(request.inputs()), call.Lifetime());
+  }
   if (s.ok()) call.metrics->AddPromptTokens(call.model, response->usage().prompt_tokens());
   return s;
 }

@@ -28,13 +28,12 @@ absl::Status HandleEmbed(const infer::v1::EmbedRequest& request,
   tasks::TaskModel& model = served->model();
   std::vector<std::string> texts(request.inputs().begin(), request.inputs().end());
 
-  tasks::EmbedResult r;
-  INFER_RETURN_IF_ERROR(served->RunExclusive(
-      [&]() -> absl::Status {
-        INFER_ASSIGN_OR_RETURN(r, model.Embed(texts, options));
-        return absl::OkStatus();
-      },
-      EstimateTokens(request.inputs()), call.Lifetime()));
+  // Tokenized on this thread, encoded in forwards shared with other requests (the model's
+  // batcher), pooled here.
+  INFER_ASSIGN_OR_RETURN(tasks::EmbedPlan plan, model.PrepareEmbed(texts, options));
+  INFER_ASSIGN_OR_RETURN(std::vector<runtime::EncodedInput> encoded,
+                         served->batcher()->Encode(std::move(plan.inputs), call.Lifetime()));
+  INFER_ASSIGN_OR_RETURN(tasks::EmbedResult r, model.FinishEmbed(plan, encoded));
 
   uint32_t prompt_tokens = 0;
   for (size_t i = 0; i < r.vectors.size(); ++i) {
