@@ -1,6 +1,8 @@
 // Embed, Classify, Tokenize, ExplainAttention and ListModels over the wire against the engine in
 // this process.
 #include <cmath>
+#include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "server/tasks/attention_capture.h"
@@ -49,6 +51,49 @@ TEST(TasksIntegration, EmbedEqualsEngine) {
     EXPECT_EQ(got.tokens(), static_cast<uint32_t>(want->token_counts[i]));
   }
   EXPECT_GT(r.value.usage().prompt_tokens(), 0u);
+}
+
+// The Prometheus sample `name_and_labels` from the shared server, -1 when absent.
+double ServerSample(const std::string& name_and_labels) {
+  std::istringstream in(HttpGet(SharedServer().metrics_port(), "/metrics"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name_and_labels + " ", 0) == 0) {
+      return std::stod(line.substr(name_and_labels.size() + 1));
+    }
+  }
+  return -1;
+}
+
+TEST(TasksIntegration, ConcurrentEmbedRequestsShareForwardsAndEqualEachAlone) {
+  const int kClients = 16;
+  const double forwards_before = ServerSample("infer_batch_sequences_count{model=\"embed\"}");
+  std::vector<std::string> texts;
+  for (int i = 0; i < kClients; ++i) texts.push_back("sentence number " + std::to_string(i) + " about bread");
+  std::vector<client::Result<v1::EmbedResponse>> got(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      v1::EmbedRequest req;
+      req.set_model("embed");
+      req.add_inputs(texts[i]);
+      got[i] = SharedClient().Embed(req);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double forwards = ServerSample("infer_batch_sequences_count{model=\"embed\"}") - forwards_before;
+  EXPECT_GE(forwards, 1);
+  EXPECT_LT(forwards, kClients) << "no two requests shared a forward";
+  for (int i = 0; i < kClients; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(got[i].ok()) << got[i].status.error_message();
+    auto want = LocalModel("embed").Embed({texts[i]});
+    ASSERT_TRUE(want.ok());
+    const auto& v = got[i].value.embeddings(0);
+    ASSERT_EQ(static_cast<size_t>(v.values_size()), want->vectors[0].size());
+    // Shared forwards round differently from a forward alone (BLAS blocking), within 1e-6.
+    for (int k = 0; k < v.values_size(); ++k) EXPECT_NEAR(v.values(k), want->vectors[0][k], 1e-6);
+  }
 }
 
 TEST(TasksIntegration, EmbedTruncatesOnlyWhenAsked) {
