@@ -49,6 +49,7 @@ std::vector<FlagSpec> GenerateFlags() {
       {"top-logprobs", "N", "... and the N most likely alternatives (0..20)"},
       {"raw-logprobs", "", "log-probabilities of the raw logits, before processors"},
       {"keep-special-tokens", "", "keep special tokens (EOS, ...) in the text (default: left out)"},
+      {"priority", "N", "scheduling priority: lower runs first (default 0)"},
       kRequestJsonFlag,
   };
 }
@@ -108,6 +109,7 @@ v1::GenerateRequest BuildGenerateRequest(const ParsedArgs& args) {
   if (auto v = args.Uint("top-logprobs")) request.set_top_logprobs(static_cast<uint32_t>(*v));
   if (auto v = args.Bool("raw-logprobs")) request.set_raw_logprobs(*v);
   if (auto v = args.Bool("keep-special-tokens")) request.set_keep_special_tokens(*v);
+  if (auto v = args.Int("priority")) request.set_priority(static_cast<int32_t>(*v));
   return request;
 }
 
