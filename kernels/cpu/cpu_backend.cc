@@ -59,6 +59,8 @@ class CpuBackend final : public Backend {
       // SGEMV streams the weight once, which is all this step can do.
       cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w.as<float>(), k, x.as<float>(), 1,
                   0.0f, y.as<float>(), 1);
+    } else if (m <= cpu::kSkinnyGemmMaxRows) {
+      cpu::SkinnyGemm(x.as<float>(), m, k, w.as<float>(), n, y.as<float>());
     } else {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.as<float>(), k,
                   w.as<float>(), k, 0.0f, y.as<float>(), n);
