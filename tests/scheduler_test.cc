@@ -256,7 +256,11 @@ TEST_F(SchedulerTest, CancelledAndTimedOutRequestsFreeTheirBlocks) {
   EXPECT_EQ(oa.result.status().code(), absl::StatusCode::kCancelled);
   EXPECT_LT(oa.streamed.size(), 100u);
   // A deadline that passes mid-generation.
+  // 32 sampled sequences: far more work than the deadline allows on any machine.
   ScheduledGeneration d = g;
+  d.options.do_sample = true;
+  d.options.seed = 1;
+  d.options.num_return_sequences = 32;
   d.life.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
   auto b = sched.Submit(d);
   ASSERT_TRUE(b.ok());
@@ -284,6 +288,9 @@ TEST_F(SchedulerTest, DeadlineAndCancellationWhileQueued) {
   busy.prompt = {5, 6, 7};
   busy.options = Greedy(120);
   busy.options.eos_token_ids.clear();
+  busy.options.do_sample = true;  // 16 sequences keep the only running slot busy for a while
+  busy.options.seed = 2;
+  busy.options.num_return_sequences = 16;
   auto first = sched.Submit(busy);
   ASSERT_TRUE(first.ok());
   ScheduledGeneration late = busy;
@@ -351,12 +358,15 @@ TEST_F(SchedulerTest, LowerPriorityValueRunsFirst) {
   busy.prompt = {5, 6, 7};
   busy.options = Greedy(60);
   busy.options.eos_token_ids.clear();
+  busy.options.do_sample = true;  // keeps the only running slot busy while the others queue
+  busy.options.seed = 4;
+  busy.options.num_return_sequences = 16;
   auto a = sched.Submit(busy);
   std::vector<std::string> order;
   std::mutex mu;
   ScheduledGeneration low = busy, high = busy;
-  low.options.max_new_tokens = 4;
-  high.options.max_new_tokens = 4;
+  low.options = Greedy(4);
+  high.options = Greedy(4);
   low.priority = 5;
   high.priority = -1;
   auto b = sched.Submit(low);

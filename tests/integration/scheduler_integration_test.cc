@@ -148,8 +148,14 @@ TEST(SchedulerIntegration, DeadlinesAndCancellationsReturnEveryBlock) {
   client::InferenceClient c(server->target());
   // Deadline mid-generation.
   client::CallOptions tight;
-  tight.timeout = std::chrono::milliseconds(150);
-  Streamed late = Call(c, Request({5, 6, 7, 8}, 120), tight);
+  tight.timeout = std::chrono::milliseconds(100);
+  // 32 sampled sequences of 120 tokens: far more work than the deadline allows even on a fast
+  // machine (one greedy sequence of this small model finishes within it).
+  v1::GenerateRequest slow = Request({5, 6, 7, 8}, 120);
+  slow.set_do_sample(true);
+  slow.set_seed(3);
+  slow.set_num_return_sequences(32);
+  Streamed late = Call(c, slow, tight);
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   // Cancelled by the client after three messages, with others running beside it.
   std::thread other([&] { EXPECT_TRUE(Call(c, Request({9, 10, 11}, 40)).status.ok()); });
