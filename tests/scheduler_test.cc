@@ -86,6 +86,18 @@ GenerationOptions Greedy(int max_new) {
   return o;
 }
 
+// A request that keeps a running slot busy for a while on any machine: 16 sampled sequences that
+// never stop at EOS.
+ScheduledGeneration Busy(int max_new, uint64_t seed) {
+  ScheduledGeneration g;
+  g.prompt = {5, 6, 7};
+  g.options = Greedy(max_new);
+  g.options.do_sample = true;
+  g.options.seed = seed;
+  g.options.num_return_sequences = 16;
+  return g;
+}
+
 // 32 requests: prompts of 2 to 70 tokens, a third sharing a 48-token prefix (prefix cache hits),
 // outputs of 1 to 40 tokens, some stopping at EOS.
 struct Workload {
@@ -284,13 +296,7 @@ TEST_F(SchedulerTest, DeadlineAndCancellationWhileQueued) {
   SchedulerOptions so;
   so.max_running_requests = 1;
   GenerationScheduler sched(&engine(), so);
-  ScheduledGeneration busy;
-  busy.prompt = {5, 6, 7};
-  busy.options = Greedy(120);
-  busy.options.eos_token_ids.clear();
-  busy.options.do_sample = true;  // 16 sequences keep the only running slot busy for a while
-  busy.options.seed = 2;
-  busy.options.num_return_sequences = 16;
+  ScheduledGeneration busy = Busy(120, 2);
   auto first = sched.Submit(busy);
   ASSERT_TRUE(first.ok());
   ScheduledGeneration late = busy;
@@ -354,13 +360,7 @@ TEST_F(SchedulerTest, LowerPriorityValueRunsFirst) {
   SchedulerOptions so;
   so.max_running_requests = 1;
   GenerationScheduler sched(&engine(), so);
-  ScheduledGeneration busy;
-  busy.prompt = {5, 6, 7};
-  busy.options = Greedy(60);
-  busy.options.eos_token_ids.clear();
-  busy.options.do_sample = true;  // keeps the only running slot busy while the others queue
-  busy.options.seed = 4;
-  busy.options.num_return_sequences = 16;
+  ScheduledGeneration busy = Busy(60, 4);
   auto a = sched.Submit(busy);
   std::vector<std::string> order;
   std::mutex mu;

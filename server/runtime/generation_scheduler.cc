@@ -52,7 +52,6 @@ struct GenerationScheduler::Planned {
 GenerationScheduler::GenerationScheduler(LmEngine* engine, const SchedulerOptions& options,
                                          SchedulerObserver* observer)
     : engine_(engine), options_(options), observer_(observer ? observer : NullObserver()) {
-  stats_.total_blocks = engine_->total_blocks();
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -67,9 +66,32 @@ void GenerationScheduler::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-GenerationScheduler::Stats GenerationScheduler::stats() const {
+absl::Status GenerationScheduler::Enqueue(int64_t tokens) {
+  if (stopping_) {
+    observer_->AddRejected("shutting_down");
+    return absl::UnavailableError("the model's scheduler is shutting down");
+  }
+  if (queued_requests_ + 1 > options_.queue.max_waiting_requests) {
+    observer_->AddRejected("queue_requests");
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the model's queue is full: ", queued_requests_, " requests are waiting (limit ",
+        options_.queue.max_waiting_requests, "); retry later"));
+  }
+  if (queued_tokens_ + tokens > options_.queue.max_waiting_tokens) {
+    observer_->AddRejected("queue_tokens");
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the model's queue is full: ", queued_tokens_, " tokens are waiting and this request "
+        "adds ", tokens, " (limit ", options_.queue.max_waiting_tokens, "); retry later"));
+  }
+  ++queued_requests_;
+  queued_tokens_ += tokens;
+  return absl::OkStatus();
+}
+
+void GenerationScheduler::Dequeue(int64_t tokens) {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  --queued_requests_;
+  queued_tokens_ -= tokens;
 }
 
 absl::StatusOr<std::shared_ptr<GenerationStream>> GenerationScheduler::Submit(
@@ -90,25 +112,7 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> GenerationScheduler::Submit(
   std::shared_ptr<GenerationStream> stream = r->stream;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      observer_->AddRejected("shutting_down");
-      return absl::UnavailableError("the model's scheduler is shutting down");
-    }
-    if (queued_requests_ + 1 > options_.queue.max_waiting_requests) {
-      observer_->AddRejected("queue_requests");
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the model's queue is full: ", queued_requests_, " requests are waiting (limit ",
-          options_.queue.max_waiting_requests, "); retry later"));
-    }
-    if (queued_tokens_ + tokens > options_.queue.max_waiting_tokens) {
-      observer_->AddRejected("queue_tokens");
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the model's queue is full: ", queued_tokens_, " prompt tokens are waiting and this "
-          "request adds ", tokens, " (limit ", options_.queue.max_waiting_tokens,
-          "); retry later"));
-    }
-    ++queued_requests_;
-    queued_tokens_ += tokens;
+    if (absl::Status st = Enqueue(tokens); !st.ok()) return st;
     r->arrival = next_arrival_++;
     inbox_.push_back(std::move(r));
   }
@@ -122,21 +126,7 @@ absl::Status GenerationScheduler::RunExclusive(std::function<absl::Status()> fn,
   job->fn = std::move(fn);
   job->tokens = tokens;
   std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) {
-    observer_->AddRejected("shutting_down");
-    return absl::UnavailableError("the model's scheduler is shutting down");
-  }
-  if (queued_requests_ + 1 > options_.queue.max_waiting_requests ||
-      queued_tokens_ + tokens > options_.queue.max_waiting_tokens) {
-    const bool by_requests = queued_requests_ + 1 > options_.queue.max_waiting_requests;
-    observer_->AddRejected(by_requests ? "queue_requests" : "queue_tokens");
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the model's queue is full: ", queued_requests_, " requests and ", queued_tokens_,
-        " tokens are waiting (limits ", options_.queue.max_waiting_requests, " and ",
-        options_.queue.max_waiting_tokens, "); retry later"));
-  }
-  ++queued_requests_;
-  queued_tokens_ += tokens;
+  if (absl::Status st = Enqueue(tokens); !st.ok()) return st;
   jobs_.push_back(job);
   cv_.notify_all();
   while (!job->done) {
@@ -167,6 +157,7 @@ void GenerationScheduler::Loop() {
           j->done = true;
         }
         jobs_.clear();
+        // Everything still waiting is ended below; the limits no longer matter.
         queued_requests_ = 0;
         queued_tokens_ = 0;
       } else {
@@ -197,10 +188,9 @@ void GenerationScheduler::Loop() {
 }
 
 void GenerationScheduler::RunJob(Job& job) {
+  Dequeue(job.tokens);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    --queued_requests_;
-    queued_tokens_ -= job.tokens;
     if (job.abandoned) return;
     job.started = true;
   }
@@ -220,9 +210,7 @@ void GenerationScheduler::RunJob(Job& job) {
 
 void GenerationScheduler::Finish(Request* r, absl::StatusOr<GenerationResult> outcome) {
   if (r->counted_in_queue) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --queued_requests_;
-    queued_tokens_ -= static_cast<int64_t>(r->spec.prompt.size());
+    Dequeue(static_cast<int64_t>(r->spec.prompt.size()));
     r->counted_in_queue = false;
   }
   // Free the blocks before the caller hears of the end, so a client that sees its stream end
@@ -283,9 +271,7 @@ void GenerationScheduler::Admit() {
     std::unique_ptr<Request> owned = std::move(*best);
     waiting_.erase(best);
     if (owned->counted_in_queue) {
-      std::lock_guard<std::mutex> lock(mu_);
-      --queued_requests_;
-      queued_tokens_ -= static_cast<int64_t>(owned->spec.prompt.size());
+      Dequeue(static_cast<int64_t>(owned->spec.prompt.size()));
       owned->counted_in_queue = false;
     }
     if (!owned->decoder) {
@@ -472,18 +458,14 @@ void GenerationScheduler::Publish() {
   const PrefixCacheStats& ps = engine_->prefix_stats();
   observer_->AddPrefixCache(ps.queries - reported_prefix_.queries, ps.hits - reported_prefix_.hits);
   reported_prefix_ = ps;
+  if (preemptions_ > reported_preemptions_) {
+    observer_->AddPreemptions(static_cast<int>(preemptions_ - reported_preemptions_));
+    reported_preemptions_ = preemptions_;
+  }
   int waiting;
   {
     std::lock_guard<std::mutex> lock(mu_);
     waiting = static_cast<int>(waiting_.size() + inbox_.size());
-    const int64_t new_preemptions = preemptions_ - stats_.preemptions;
-    if (new_preemptions > 0) observer_->AddPreemptions(static_cast<int>(new_preemptions));
-    stats_.waiting = waiting;
-    stats_.running = static_cast<int>(running_.size());
-    stats_.used_blocks = engine_->used_blocks();
-    stats_.total_blocks = engine_->total_blocks();
-    stats_.preemptions = preemptions_;
-    ++stats_.steps;
   }
   observer_->SetQueue(waiting, static_cast<int>(running_.size()));
   observer_->SetKvBlocks(engine_->used_blocks(), engine_->total_blocks());

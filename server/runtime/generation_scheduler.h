@@ -70,13 +70,6 @@ class GenerationScheduler {
   // Refuses new work, ends waiting and running requests with UNAVAILABLE, joins the worker.
   void Stop();
 
-  struct Stats {
-    int waiting = 0, running = 0;
-    int used_blocks = 0, total_blocks = 0;
-    int64_t preemptions = 0, steps = 0;
-  };
-  Stats stats() const;  // as of the end of the last step
-
  private:
   struct Request;
   struct Job;
@@ -93,6 +86,10 @@ class GenerationScheduler {
   void Finish(Request* r, absl::StatusOr<GenerationResult> outcome);
   absl::Status ExtendPending(Request& r);
   void Publish();
+  // Queue accounting for the limits, under mu_: Enqueue refuses (and counts the rejection) or
+  // counts the request in; Dequeue takes it out once it runs or ends.
+  absl::Status Enqueue(int64_t tokens);
+  void Dequeue(int64_t tokens);
 
   LmEngine* engine_;
   SchedulerOptions options_;
@@ -108,12 +105,11 @@ class GenerationScheduler {
   int64_t queued_tokens_ = 0;
   bool stopping_ = false;
   uint64_t next_arrival_ = 0;
-  Stats stats_;
 
   // Worker only.
   std::vector<std::unique_ptr<Request>> waiting_;
   std::vector<std::unique_ptr<Request>> running_;
-  int64_t preemptions_ = 0;
+  int64_t preemptions_ = 0, reported_preemptions_ = 0;
   PrefixCacheStats reported_prefix_;
   std::thread thread_;
 };

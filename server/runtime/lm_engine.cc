@@ -98,10 +98,16 @@ void LmEngine::set_prefix_caching(bool on) {
 absl::Status LmEngine::Extend(SeqId seq, std::span<const int32_t> tokens) {
   Sequence* s = Find(seq);
   if (!s) return absl::InvalidArgumentError(absl::StrCat("unknown sequence ", seq));
+  if (absl::Status st = CheckAppend(*s, tokens); !st.ok()) return st;
+  s->tokens.insert(s->tokens.end(), tokens.begin(), tokens.end());
+  return absl::OkStatus();
+}
+
+absl::Status LmEngine::CheckAppend(const Sequence& s, std::span<const int32_t> tokens) const {
   const model::ModelInfo& info = model_->info();
-  if (s->tokens.size() + tokens.size() > static_cast<size_t>(info.max_positions)) {
+  if (s.tokens.size() + tokens.size() > static_cast<size_t>(info.max_positions)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "sequence would hold ", s->tokens.size() + tokens.size(),
+        "sequence would hold ", s.tokens.size() + tokens.size(),
         " tokens, over the model's maximum of ", info.max_positions));
   }
   for (int32_t t : tokens) {
@@ -110,7 +116,6 @@ absl::Status LmEngine::Extend(SeqId seq, std::span<const int32_t> tokens) {
           "token id ", t, " is outside the vocabulary [0, ", info.vocab_size, ")"));
     }
   }
-  s->tokens.insert(s->tokens.end(), tokens.begin(), tokens.end());
   return absl::OkStatus();
 }
 
@@ -227,24 +232,17 @@ absl::Status LmEngine::Compute(std::span<const ComputeItem> items, const StepOpt
   }
   b.want_final_hidden = options.want_hidden;
 
+  // A step of prefill chunks only still runs the model to fill the cache; the forward wants at
+  // least one logits row, so it computes row 0's and they are dropped (negligible next to the
+  // chunk).
+  const bool drop_logits = b.logit_rows.empty();
+  if (drop_logits) b.logit_rows.push_back(0);
   model::DecoderOutput dout;
-  if (!b.logit_rows.empty() || options.want_hidden || options.capture) {
-    absl::Status st = model_->Forward(b, cache_, options.capture, &dout);
-    if (!st.ok()) {
-      rollback(items.size());
-      return st;
-    }
-  } else {
-    // Only prefill chunks: the model still has to run to fill the cache; ask for one row's
-    // logits and drop them (the LM head on one row is negligible next to the chunk).
-    b.logit_rows.push_back(0);
-    absl::Status st = model_->Forward(b, cache_, options.capture, &dout);
-    if (!st.ok()) {
-      rollback(items.size());
-      return st;
-    }
-    dout.logits.clear();
+  if (absl::Status st = model_->Forward(b, cache_, options.capture, &dout); !st.ok()) {
+    rollback(items.size());
+    return st;
   }
+  if (drop_logits) dout.logits.clear();
   if (prefix_caching_) {
     for (Sequence* s : seqs) RegisterFull(*s);
   }
@@ -272,17 +270,7 @@ absl::Status LmEngine::StepEx(std::span<const StepItem> items, const StepOptions
       return absl::InvalidArgumentError(absl::StrCat("sequence ", item.seq, " appears twice"));
     }
     if (item.tokens.empty()) return absl::InvalidArgumentError("a step item has no tokens");
-    if (s->tokens.size() + item.tokens.size() > static_cast<size_t>(info.max_positions)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence would hold ", s->tokens.size() + item.tokens.size(),
-          " tokens, over the model's maximum of ", info.max_positions));
-    }
-    for (int32_t t : item.tokens) {
-      if (t < 0 || t >= info.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "token id ", t, " is outside the vocabulary [0, ", info.vocab_size, ")"));
-      }
-    }
+    if (absl::Status st = CheckAppend(*s, item.tokens); !st.ok()) return st;
     seqs.push_back(s);
   }
   std::vector<size_t> old_history(items.size());

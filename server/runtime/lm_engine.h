@@ -114,6 +114,8 @@ class LmEngine final : public CausalLm {
   };
   Sequence* Find(SeqId seq);
   const Sequence* Find(SeqId seq) const;
+  // INVALID_ARGUMENT for ids outside the vocabulary or a history over max_positions.
+  absl::Status CheckAppend(const Sequence& s, std::span<const int32_t> tokens) const;
   // Attaches cached blocks for up to `limit` of the sequence's next tokens; returns tokens covered.
   int AttachCached(Sequence& s, int limit);
   // Registers the sequence's newly full blocks in the prefix cache.

@@ -13,18 +13,6 @@
 namespace infer::testing {
 namespace {
 
-// The value of one Prometheus sample line, -1 when absent.
-double Sample(const std::string& metrics, const std::string& name_and_labels) {
-  std::istringstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name_and_labels + " ", 0) == 0) {
-      return std::stod(line.substr(name_and_labels.size() + 1));
-    }
-  }
-  return -1;
-}
-
 TEST(OperationsIntegration, HealthIsServingForServerAndService) {
   auto overall = SharedClient().Health("");
   ASSERT_TRUE(overall.ok()) << overall.status.error_message();
@@ -62,8 +50,8 @@ TEST(OperationsIntegration, MetricsCountTheCallsJustMade) {
       "infer_requests_total{code=\"INVALID_ARGUMENT\",model=\"gpt2\",rpc=\"Generate\"}";
   std::string before = HttpGet(server.metrics_port(), "/metrics");
   ASSERT_FALSE(before.empty());
-  double embed0 = std::max(0.0, Sample(before, ok_embed));
-  double bad0 = std::max(0.0, Sample(before, bad_gen));
+  double embed0 = std::max(0.0, MetricSample(before, ok_embed));
+  double bad0 = std::max(0.0, MetricSample(before, bad_gen));
 
   v1::EmbedRequest e;
   e.set_model("embed");
@@ -76,12 +64,12 @@ TEST(OperationsIntegration, MetricsCountTheCallsJustMade) {
   EXPECT_FALSE(SharedClient().Generate(g, [](const v1::GenerateResponse&) { return true; }).ok());
 
   std::string after = HttpGet(server.metrics_port(), "/metrics");
-  EXPECT_EQ(Sample(after, ok_embed), embed0 + 3);
-  EXPECT_EQ(Sample(after, bad_gen), bad0 + 1);
-  EXPECT_GE(Sample(after, "infer_request_duration_seconds_count{model=\"embed\",rpc=\"Embed\"}"),
+  EXPECT_EQ(MetricSample(after, ok_embed), embed0 + 3);
+  EXPECT_EQ(MetricSample(after, bad_gen), bad0 + 1);
+  EXPECT_GE(MetricSample(after, "infer_request_duration_seconds_count{model=\"embed\",rpc=\"Embed\"}"),
             3);
-  EXPECT_GT(Sample(after, "infer_prompt_tokens_total{model=\"embed\"}"), 0);
-  EXPECT_EQ(Sample(after, "infer_models_loaded"), 4);
+  EXPECT_GT(MetricSample(after, "infer_prompt_tokens_total{model=\"embed\"}"), 0);
+  EXPECT_EQ(MetricSample(after, "infer_models_loaded"), 4);
 }
 
 TEST(OperationsIntegration, LogLinesAreJsonWithRequestIds) {

@@ -19,21 +19,9 @@ namespace {
 
 const char kModel[] = "lm";
 
-// The value of one Prometheus sample line, -1 when absent.
-double Sample(const std::string& metrics, const std::string& name_and_labels) {
-  std::istringstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name_and_labels + " ", 0) == 0) {
-      return std::stod(line.substr(name_and_labels.size() + 1));
-    }
-  }
-  return -1;
-}
-
 double Metric(const ServerProcess& s, const std::string& name, const std::string& extra = "") {
   const std::string labels = "{model=\"" + std::string(kModel) + "\"" + extra + "}";
-  return Sample(HttpGet(s.metrics_port(), "/metrics"), name + labels);
+  return MetricSample(HttpGet(s.metrics_port(), "/metrics"), name + labels);
 }
 
 // Polls until the server's KV pool is whole again (the worker frees a gone request's blocks at
@@ -224,11 +212,11 @@ TEST(SchedulerIntegration, MetricsDescribeTheScheduler) {
   for (const char* name :
        {"infer_batch_sequences_count", "infer_batch_tokens_count", "infer_queue_time_seconds_count",
         "infer_inter_token_latency_seconds_count", "infer_time_to_first_token_seconds_count"}) {
-    EXPECT_GT(Sample(m, std::string(name) + "{model=\"lm\"}"), 0) << name << "\n" << m;
+    EXPECT_GT(MetricSample(m, std::string(name) + "{model=\"lm\"}"), 0) << name << "\n" << m;
   }
   for (const char* name : {"infer_requests_waiting", "infer_requests_running",
                            "infer_preemptions_total", "infer_kv_cache_blocks_used"}) {
-    EXPECT_EQ(Sample(m, std::string(name) + "{model=\"lm\"}"), 0) << name << "\n" << m;
+    EXPECT_EQ(MetricSample(m, std::string(name) + "{model=\"lm\"}"), 0) << name << "\n" << m;
   }
 }
 

@@ -151,6 +151,17 @@ bool ServerProcess::WaitForLog(const std::string& needle,
   return WaitUntil([&] { return Log().find(needle) != std::string::npos; }, timeout);
 }
 
+double MetricSample(const std::string& metrics, const std::string& name_and_labels) {
+  std::istringstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name_and_labels + " ", 0) == 0) {
+      return std::stod(line.substr(name_and_labels.size() + 1));
+    }
+  }
+  return -1;
+}
+
 std::string HttpGet(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";

@@ -55,4 +55,8 @@ std::string RepoPath(const std::string& relative);
 // GET http://127.0.0.1:port/path; the body, or "" on failure.
 std::string HttpGet(int port, const std::string& path);
 
+// The value of the Prometheus sample `name_and_labels` (e.g. `x_total{model="m"}`) in a
+// /metrics body, -1 when absent.
+double MetricSample(const std::string& metrics, const std::string& name_and_labels);
+
 }  // namespace infer::testing

@@ -1,7 +1,6 @@
 // Embed, Classify, Tokenize, ExplainAttention and ListModels over the wire against the engine in
 // this process.
 #include <cmath>
-#include <sstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -55,14 +54,7 @@ TEST(TasksIntegration, EmbedEqualsEngine) {
 
 // The Prometheus sample `name_and_labels` from the shared server, -1 when absent.
 double ServerSample(const std::string& name_and_labels) {
-  std::istringstream in(HttpGet(SharedServer().metrics_port(), "/metrics"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name_and_labels + " ", 0) == 0) {
-      return std::stod(line.substr(name_and_labels.size() + 1));
-    }
-  }
-  return -1;
+  return MetricSample(HttpGet(SharedServer().metrics_port(), "/metrics"), name_and_labels);
 }
 
 TEST(TasksIntegration, ConcurrentEmbedRequestsShareForwardsAndEqualEachAlone) {
