@@ -89,6 +89,7 @@ TEST(SchedulerIntegration, BurstOverTheQueueLimitIsRefusedCleanlyAndMemoryStaysB
                              "--max-running-requests", "2"});
   ASSERT_TRUE(server);
   client::InferenceClient c(server->target());
+  ASSERT_TRUE(Call(c, Request({5, 6}, 1)).status.ok());  // connected before the burst
   const int64_t rss_start = RssKib(server->pid());
   int64_t rss_after_first = 0;
   int total_refused = 0;
@@ -96,8 +97,11 @@ TEST(SchedulerIntegration, BurstOverTheQueueLimitIsRefusedCleanlyAndMemoryStaysB
     const int kBurst = 10 * kQueue;
     std::vector<Streamed> results(kBurst);
     std::vector<std::thread> threads;
+    std::atomic<int> ready{0};  // all calls leave together: a burst, not a trickle
     for (int i = 0; i < kBurst; ++i) {
       threads.emplace_back([&, i] {
+        ++ready;
+        while (ready.load() < kBurst) std::this_thread::yield();
         results[i] = Call(c, Request({static_cast<int32_t>(100 + i), 200, 300}, 24));
       });
     }
@@ -160,31 +164,41 @@ TEST(SchedulerIntegration, DeadlinesAndCancellationsReturnEveryBlock) {
 }
 
 TEST(SchedulerIntegration, PreemptionsOnASmallPoolDoNotChangeTokens) {
-  // 1 MiB of KV for gpt2-en-mini is 8 blocks of 16 tokens: eight 60-token requests cannot all
-  // fit, so some are preempted and recomputed.
+  // 1 MiB of KV for gpt2-en-mini is 8 blocks of 16 tokens: twelve requests of 70 to 105
+  // tokens sent at once cannot all fit, so some are preempted and recomputed.
   auto server = StartServer({"--kv-cache-mib", "1", "--max-step-tokens", "64"});
   ASSERT_TRUE(server);
   client::InferenceClient c(server->target());
   std::unique_ptr<kernels::Backend> backend = kernels::MakeCpuBackend();
   auto local = tasks::TaskModel::Load(RepoPath("models/gpt2-en-mini"), backend.get());
   ASSERT_TRUE(local.ok()) << local.status();
-  const int kN = 8;
+  const int kN = 12, kNew = 60;
   std::vector<v1::GenerateRequest> reqs;
   std::vector<std::vector<int32_t>> alone;
   for (int i = 0; i < kN; ++i) {
     std::vector<int32_t> prompt;
     for (int k = 0; k < 12 + 3 * i; ++k) prompt.push_back(static_cast<int32_t>(40 + 17 * i + k));
-    reqs.push_back(Request(prompt, 36, /*ignore_eos=*/false));
+    reqs.push_back(Request(prompt, kNew));
     runtime::GenerationOptions o = (*local)->generation_defaults();
-    o.max_new_tokens = 36;
+    o.max_new_tokens = kNew;
     o.repetition_penalty = 1.2;
+    o.eos_token_ids.clear();  // as ignore_eos
     auto r = (*local)->GenerateFromIds(prompt, o);
     ASSERT_TRUE(r.ok()) << r.status();
     alone.push_back(r->sequences[0].tokens);
   }
+  // Connected first, then all requests released together, so they overlap on the server.
+  ASSERT_TRUE(Call(c, Request({5, 6}, 1)).status.ok());
   std::vector<Streamed> got(kN);
   std::vector<std::thread> threads;
-  for (int i = 0; i < kN; ++i) threads.emplace_back([&, i] { got[i] = Call(c, reqs[i]); });
+  std::atomic<int> ready{0};
+  for (int i = 0; i < kN; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kN) std::this_thread::yield();
+      got[i] = Call(c, reqs[i]);
+    });
+  }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kN; ++i) {
     SCOPED_TRACE(i);
