@@ -58,6 +58,7 @@ absl::Status CheckConfig(const ServerConfig& c) {
   }
   const ServiceLimits& l = c.limits;
   if (l.max_batch < 1 || l.max_new_tokens < 1 || l.max_labels < 1 || l.max_explain_tokens < 1 ||
+      l.max_explain_forward_passes < 1 || l.max_explain_bytes < 1 ||
       l.max_request_bytes < 1024) {
     return absl::InvalidArgumentError(
         "limits must be positive (and --max-request-bytes at least 1024)");
@@ -181,7 +182,8 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
   INFER_RETURN_IF_ERROR(CheckKeys(
       j,
       {"listen", "metrics_listen", "models", "max_batch", "max_new_tokens", "max_labels",
-       "max_explain_tokens", "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
+       "max_explain_tokens", "max_explain_forward_passes", "max_explain_bytes",
+       "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
        "shutdown_delay_seconds", "ready_file", "log_format", "max_running_requests",
        "max_step_tokens", "max_queue_requests", "max_queue_tokens", "prefix_caching",
        "kv_block_size", "max_encoder_batch", "max_encoder_batch_tokens", "batch_delay_ms"},
@@ -194,6 +196,9 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_new_tokens", &c->limits.max_new_tokens));
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_labels", &c->limits.max_labels));
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_explain_tokens", &c->limits.max_explain_tokens));
+  INFER_RETURN_IF_ERROR(
+      ReadInt(j, "max_explain_forward_passes", &c->limits.max_explain_forward_passes));
+  INFER_RETURN_IF_ERROR(ReadInt(j, "max_explain_bytes", &c->limits.max_explain_bytes));
   INFER_RETURN_IF_ERROR(ReadInt(j, "max_request_bytes", &c->limits.max_request_bytes));
   INFER_RETURN_IF_ERROR(ReadInt(j, "kv_cache_mib", &c->kv_cache_mib));
   SchedulingConfig& s = c->scheduling;
@@ -243,6 +248,8 @@ Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model f
   --max-new-tokens N         new tokens per Generate request (default 2048)
   --max-labels N             zero-shot labels per Classify request (default 64)
   --max-explain-tokens N     tokens per ExplainAttention request (default 512)
+  --max-explain-forward-passes N  model evaluations per ExplainAttention request (default 4096)
+  --max-explain-bytes N      payload bytes per ExplainAttention reply (default 536870912)
   --max-request-bytes N      largest request message (default 4194304)
   --kv-cache-mib N           KV cache pool per causal model (default 512)
   --kv-block-size N          tokens per KV cache block (default 16)
@@ -291,6 +298,9 @@ absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
                           {"max-new-tokens", nullptr, &c.limits.max_new_tokens},
                           {"max-labels", nullptr, &c.limits.max_labels},
                           {"max-explain-tokens", nullptr, &c.limits.max_explain_tokens},
+                          {"max-explain-forward-passes", nullptr,
+                           &c.limits.max_explain_forward_passes},
+                          {"max-explain-bytes", &c.limits.max_explain_bytes, nullptr},
                           {"max-request-bytes", &c.limits.max_request_bytes, nullptr},
                           {"kv-cache-mib", &c.kv_cache_mib, nullptr},
                           {"kv-block-size", nullptr, &c.scheduling.kv_block_size},

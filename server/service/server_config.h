@@ -26,6 +26,8 @@ struct ServiceLimits {
   int max_new_tokens = 2048;       // per Generate request
   int max_labels = 64;             // zero-shot candidate labels per Classify request
   int max_explain_tokens = 512;    // tokens one ExplainAttention request may explain
+  int max_explain_forward_passes = 4096;  // model evaluations per ExplainAttention request
+  int64_t max_explain_bytes = int64_t{512} << 20;  // payload bytes per ExplainAttention reply
   int64_t max_request_bytes = 4 << 20;  // gRPC receive limit per message
 };
 

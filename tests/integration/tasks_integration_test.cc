@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "server/tasks/attention_capture.h"
+#include "server/explain/model_runs.h"
 #include "tests/integration/shared_server.h"
 
 namespace infer::testing {
@@ -225,7 +225,9 @@ TEST(TasksIntegration, ExplainAttentionStreamsHeaderLayersFooter) {
     ASSERT_TRUE(msgs.back().has_footer());
     tokenizer::Encoding e = local.tokenizer().Encode("The animal didn't cross the street");
     ASSERT_EQ(static_cast<size_t>(msgs.front().header().tokens_size()), e.ids.size());
-    auto want = tasks::CaptureAttention(local, e.ids, e.type_ids);
+    explain::CaptureWants wants;
+    wants.attentions = true;
+    auto want = explain::CaptureForward(local, e.ids, e.type_ids, wants);
     ASSERT_TRUE(want.ok());
     const size_t T = e.ids.size();
     for (int l = 0; l < layers; ++l) {
@@ -234,7 +236,7 @@ TEST(TasksIntegration, ExplainAttentionStreamsHeaderLayersFooter) {
       ASSERT_EQ(a.heads_size(), 2);
       ASSERT_EQ(static_cast<size_t>(a.values_size()), 2 * T * T);
       for (int h = 0; h < 2; ++h) {
-        const float* want_head = want->maps[l].data() + a.heads(h) * T * T;
+        const float* want_head = want->attentions[l].data() + a.heads(h) * T * T;
         for (size_t q = 0; q < T; ++q) {
           double row = 0;
           for (size_t k = 0; k < T; ++k) {
