@@ -51,6 +51,16 @@ class BertFamily final : public EncoderModel {
   bool has_classifier() const override { return head_ != Head::kNone && info_.num_labels > 0; }
   absl::Status Forward(const EncoderBatch& batch, ForwardCapture* capture,
                        EncoderOutput* out) override;
+  absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const override {
+    if (layer < 0 || layer >= info_.num_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " is outside [0, ",
+                                                     info_.num_layers, ")"));
+    }
+    return TransposedToHost(be_, layers_[layer].o.w);  // nn.Linear [out, in] -> [in, out]
+  }
+  float AttentionScale(int) const override {
+    return 1.0f / std::sqrt(static_cast<float>(info_.head_dim));
+  }
   absl::Status Load(const ModelFolder& folder, Backend* backend);
 
  private:
@@ -298,6 +308,7 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     Dense(L.q, x, Activation::kNone, q);
     Dense(L.k, x, Activation::kNone, k);
     Dense(L.v, x, Activation::kNone, v);
+    rec.Qkv(l, q, k, v);
     kernels::AttentionParams p;
     p.q = q.as<float>();
     p.k = k.as<float>();
@@ -308,7 +319,7 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     p.num_seqs = n;
     p.num_heads = p.num_kv_heads = info_.num_heads;
     p.head_dim = info_.head_dim;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(info_.head_dim));
+    p.scale = AttentionScale(l);
     p.causal = false;
     p.probs = rec.AttentionBuffer(l);
     p.probs_offsets = rec.offsets();

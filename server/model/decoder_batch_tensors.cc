@@ -60,6 +60,7 @@ void DecoderBatchTensors::RunPagedAttention(runtime::PagedKvCache& cache, int la
                                             const kernels::Tensor& q, const kernels::Tensor& k,
                                             const kernels::Tensor& v, kernels::Tensor& out,
                                             CaptureRecorder& rec) {
+  rec.Qkv(layer, q, k, v);
   const runtime::KvCacheShape& cs = cache.shape();
   kernels::KvWriteParams w;
   w.k = k.as<float>();
@@ -100,6 +101,13 @@ CaptureRecorder::CaptureRecorder(kernels::Backend* backend, ForwardCapture* capt
     : be_(backend), capture_(capture) {
   if (capture_ == nullptr) return;
   if (capture_->want_hidden_states) capture_->hidden.assign(num_layers + 1, {});
+  for (auto* v : {&capture_->queries, &capture_->keys, &capture_->values}) {
+    if (capture_->want_qkv) {
+      v->assign(num_layers, {});
+    } else {
+      v->clear();
+    }
+  }
   if (capture_->want_attentions) {
     capture_->attentions.assign(num_layers, {});
     capture_->attention_offsets.clear();
@@ -120,6 +128,18 @@ void CaptureRecorder::Hidden(int index, const kernels::Tensor& x) {
   if (capture_ == nullptr || !capture_->want_hidden_states) return;
   capture_->hidden[index].resize(x.numel());
   be_->CopyToHost(x, capture_->hidden[index].data());
+}
+
+void CaptureRecorder::Qkv(int layer, const kernels::Tensor& q, const kernels::Tensor& k,
+                          const kernels::Tensor& v) {
+  if (capture_ == nullptr || !capture_->want_qkv) return;
+  const kernels::Tensor* src[] = {&q, &k, &v};
+  std::vector<float>* dst[] = {&capture_->queries[layer], &capture_->keys[layer],
+                               &capture_->values[layer]};
+  for (int i = 0; i < 3; ++i) {
+    dst[i]->resize(src[i]->numel());
+    if (src[i]->numel() > 0) be_->CopyToHost(*src[i], dst[i]->data());
+  }
 }
 
 float* CaptureRecorder::AttentionBuffer(int layer) {
@@ -143,14 +163,46 @@ absl::Status FinishDecoderOutput(kernels::Backend* be, const DecoderBatch& batch
     out->final_hidden.clear();
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
-  out->logits.resize(rows * vocab);
+  out->logits.clear();
   if (rows == 0) return absl::OkStatus();
   kernels::Tensor sel = be->Alloc({rows, x.dim(1)});
   be->GatherRows(x, batch.logit_rows, sel);
-  kernels::Tensor logits = be->Alloc({rows, vocab});
-  be->Linear(sel, lm_head, nullptr, kernels::Activation::kNone, logits);
-  be->CopyToHost(logits, out->logits.data());
+  LmHeadLogits(be, sel, lm_head, vocab, &out->logits);
   return absl::OkStatus();
+}
+
+std::vector<float> TransposedToHost(kernels::Backend* be, const kernels::Tensor& w) {
+  const int64_t out = w.dim(0), in = w.dim(1);
+  std::vector<float> raw(w.numel()), t(w.numel());
+  be->CopyToHost(w, raw.data());
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) t[i * out + o] = raw[o * in + i];
+  }
+  return t;
+}
+
+absl::Status CheckRows(std::span<const float> states, int64_t rows, int64_t width) {
+  if (rows < 0 || states.size() != static_cast<size_t>(rows * width)) {
+    return absl::InvalidArgumentError(absl::StrCat("states hold ", states.size(),
+                                                   " values, not ", rows, " rows of ", width));
+  }
+  return absl::OkStatus();
+}
+
+kernels::Tensor UploadRows(kernels::Backend* be, std::span<const float> states, int64_t rows,
+                           int64_t width) {
+  kernels::Tensor x = be->Alloc({rows, width});
+  be->CopyFromHost(states.data(), x);
+  return x;
+}
+
+void LmHeadLogits(kernels::Backend* be, const kernels::Tensor& x, const kernels::Tensor& lm_head,
+                  int vocab, std::vector<float>* logits) {
+  const int64_t rows = x.dim(0);
+  kernels::Tensor y = be->Alloc({rows, vocab});
+  be->Linear(x, lm_head, nullptr, kernels::Activation::kNone, y);
+  logits->resize(rows * vocab);
+  be->CopyToHost(y, logits->data());
 }
 
 }  // namespace infer::model

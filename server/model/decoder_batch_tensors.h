@@ -2,6 +2,7 @@
 // index arrays to the backend, paged attention for one layer, capture, and the LM-head epilogue.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,7 +21,8 @@ class DecoderBatchTensors {
  public:
   DecoderBatchTensors(kernels::Backend* backend, const DecoderBatch& batch);
 
-  // Writes k/v of the new tokens into layer `layer` of the cache, then attends.
+  // Writes k/v of the new tokens into layer `layer` of the cache, then attends. q,k,v are
+  // recorded (ForwardCapture::want_qkv) as given: callers apply rotary embeddings first.
   // q,k,v: [total, heads*d] (k,v: kv_heads*d); out: [total, heads*d]; probs may be null.
   void RunPagedAttention(runtime::PagedKvCache& cache, int layer, const ModelInfo& info,
                          float scale, const kernels::Tensor& q, const kernels::Tensor& k,
@@ -45,6 +47,9 @@ class CaptureRecorder {
                         num_heads) {}
 
   void Hidden(int index, const kernels::Tensor& x);
+  // Host copies of one layer's q [total, heads*d], k and v [total, kv_heads*d] when asked.
+  void Qkv(int layer, const kernels::Tensor& q, const kernels::Tensor& k,
+           const kernels::Tensor& v);
   // Backend buffer the attention of `layer` writes its probabilities into, or null.
   float* AttentionBuffer(int layer);
   const int64_t* offsets() const { return offsets_dev_.empty() ? nullptr : offsets_dev_.as<int64_t>(); }
@@ -61,5 +66,18 @@ class CaptureRecorder {
 absl::Status FinishDecoderOutput(kernels::Backend* backend, const DecoderBatch& batch,
                                  const kernels::Tensor& final_hidden,
                                  const kernels::Tensor& lm_head, int vocab, DecoderOutput* out);
+
+// Host copy of a backend weight stored [out, in] (the op layout), transposed to [in, out]: the
+// layout explanations want for the attention output projection (rows = concatenated heads).
+std::vector<float> TransposedToHost(kernels::Backend* backend, const kernels::Tensor& w);
+
+// The logit lens' shared steps: CheckRows tests that states is [rows, width]; UploadRows copies
+// them to the backend (rows > 0: backends need not allocate empty tensors); LmHeadLogits writes
+// x . lm_head^T, [x rows, vocab], to the host.
+absl::Status CheckRows(std::span<const float> states, int64_t rows, int64_t width);
+kernels::Tensor UploadRows(kernels::Backend* backend, std::span<const float> states,
+                           int64_t rows, int64_t width);
+void LmHeadLogits(kernels::Backend* backend, const kernels::Tensor& x,
+                  const kernels::Tensor& lm_head, int vocab, std::vector<float>* logits);
 
 }  // namespace infer::model

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/model/forward_capture.h"
 #include "server/model/model_info.h"
 #include "server/runtime/kv_cache.h"
@@ -36,6 +38,20 @@ class DecoderModel {
   virtual const ModelInfo& info() const = 0;
   virtual absl::Status Forward(const DecoderBatch& batch, runtime::PagedKvCache& cache,
                                ForwardCapture* capture, DecoderOutput* out) = 0;
+
+  // Explanations read these instead of the weights themselves, so that the model layer stays the
+  // only place that knows how a checkpoint lays them out.
+  // Host copy of layer `layer`'s attention output projection, [heads*head_dim, hidden] row-major:
+  // attn_out = concat_heads(a) . W (+ bias, not included); rows h*head_dim.. are head h's slice.
+  // INVALID_ARGUMENT for a layer out of range.
+  virtual absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const = 0;
+  // The factor the model multiplies q.k by in layer `layer`.
+  virtual float AttentionScale(int layer) const = 0;
+  // The logit lens: states [rows, hidden] through the final norm (when apply_final_norm) and the
+  // LM head into logits [rows, vocab]. ForwardCapture::hidden[num_layers] already has the final
+  // norm; the other hidden states are the raw residual stream and need it.
+  virtual absl::Status LensLogits(std::span<const float> states, int64_t rows,
+                                  bool apply_final_norm, std::vector<float>* logits) = 0;
 };
 
 }  // namespace infer::model

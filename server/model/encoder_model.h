@@ -37,6 +37,10 @@ class EncoderModel {
   virtual bool has_classifier() const = 0;
   virtual absl::Status Forward(const EncoderBatch& batch, ForwardCapture* capture,
                                EncoderOutput* out) = 0;
+  // As DecoderModel: the attention output projection [heads*head_dim, hidden] row-major (bias
+  // excluded; INVALID_ARGUMENT for a layer out of range) and the factor q.k is multiplied by.
+  virtual absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const = 0;
+  virtual float AttentionScale(int layer) const = 0;
 };
 
 // BERT, RoBERTa (and XLM-R / CamemBERT, which share its layout) and DistilBERT folders.

@@ -29,6 +29,10 @@ class Gpt2 final : public DecoderModel {
 
   absl::Status Forward(const DecoderBatch& batch, runtime::PagedKvCache& cache,
                        ForwardCapture* capture, DecoderOutput* out) override;
+  absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const override;
+  float AttentionScale(int layer) const override;
+  absl::Status LensLogits(std::span<const float> states, int64_t rows, bool apply_final_norm,
+                          std::vector<float>* logits) override;
 
  private:
   Backend* be_ = nullptr;
@@ -138,9 +142,7 @@ absl::Status Gpt2::Forward(const DecoderBatch& batch, runtime::PagedKvCache& cac
     be_->Linear(h, L.wq, &L.bq, Activation::kNone, q);
     be_->Linear(h, L.wk, &L.bk, Activation::kNone, k);
     be_->Linear(h, L.wv, &L.bv, Activation::kNone, v);
-    float scale = scale_attn_weights_ ? 1.0f / std::sqrt(static_cast<float>(info_.head_dim)) : 1.0f;
-    if (scale_by_layer_) scale /= static_cast<float>(l + 1);
-    bt.RunPagedAttention(cache, l, info_, scale, q, k, v, a, rec);
+    bt.RunPagedAttention(cache, l, info_, AttentionScale(l), q, k, v, a, rec);
     be_->Linear(a, L.wo, &L.bo, Activation::kNone, h);
     be_->AddInPlace(x, h);
     be_->LayerNorm(x, L.ln2_g, L.ln2_b, eps_, h);
@@ -153,6 +155,32 @@ absl::Status Gpt2::Forward(const DecoderBatch& batch, runtime::PagedKvCache& cac
   be_->LayerNorm(x, lnf_g_, lnf_b_, eps_, x);
   rec.Hidden(info_.num_layers, x);
   return FinishDecoderOutput(be_, batch, x, lm_head_, info_.vocab_size, out);
+}
+
+float Gpt2::AttentionScale(int layer) const {
+  float scale = scale_attn_weights_ ? 1.0f / std::sqrt(static_cast<float>(info_.head_dim)) : 1.0f;
+  if (scale_by_layer_) scale /= static_cast<float>(layer + 1);
+  return scale;
+}
+
+absl::StatusOr<std::vector<float>> Gpt2::AttentionOutputWeight(int layer) const {
+  if (layer < 0 || layer >= info_.num_layers) {
+    return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " is outside [0, ",
+                                                   info_.num_layers, ")"));
+  }
+  // wo is held [out, in] for the op interface; c_proj's own [in, out] layout is what is asked.
+  return TransposedToHost(be_, layers_[layer].wo);
+}
+
+absl::Status Gpt2::LensLogits(std::span<const float> states, int64_t rows, bool apply_final_norm,
+                              std::vector<float>* logits) {
+  INFER_RETURN_IF_ERROR(CheckRows(states, rows, info_.hidden_size));
+  logits->clear();
+  if (rows == 0) return absl::OkStatus();
+  Tensor x = UploadRows(be_, states, rows, info_.hidden_size);
+  if (apply_final_norm) be_->LayerNorm(x, lnf_g_, lnf_b_, eps_, x);
+  LmHeadLogits(be_, x, lm_head_, info_.vocab_size, logits);
+  return absl::OkStatus();
 }
 
 }  // namespace

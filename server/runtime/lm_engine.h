@@ -65,6 +65,10 @@ class LmEngine final : public CausalLm {
   int hidden_size() const override { return model_->info().hidden_size; }
   int max_positions() const override { return model_->info().max_positions; }
   const model::ModelInfo& info() const { return model_->info(); }
+  // The architecture itself, for explanations (attention weights, scale, the logit lens). Not
+  // thread-safe, like the engine: call it from the thread that drives the engine.
+  const model::DecoderModel& model() const { return *model_; }
+  model::DecoderModel& model() { return *model_; }
 
   absl::StatusOr<SeqId> NewSequence() override;
   absl::StatusOr<SeqId> Fork(SeqId src) override;

@@ -46,6 +46,24 @@ int TaskModel::max_input_tokens() const {
   return limit;
 }
 
+absl::StatusOr<std::vector<float>> TaskModel::AttentionOutputWeight(int layer) const {
+  if (lm_) return lm_->model().AttentionOutputWeight(layer);
+  return model_.encoder->AttentionOutputWeight(layer);
+}
+
+float TaskModel::AttentionScale(int layer) const {
+  return lm_ ? lm_->model().AttentionScale(layer) : model_.encoder->AttentionScale(layer);
+}
+
+absl::Status TaskModel::LensLogits(std::span<const float> states, int64_t rows,
+                                   bool apply_final_norm, std::vector<float>* logits) {
+  if (!lm_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model ", model_.path, " is an encoder and has no LM head for a logit lens"));
+  }
+  return lm_->model().LensLogits(states, rows, apply_final_norm, logits);
+}
+
 absl::StatusOr<TokenizedInput> TaskModel::Tokenize(const std::string& text,
                                                    const std::string* pair, size_t index,
                                                    bool truncate, size_t* truncated) const {

@@ -132,6 +132,13 @@ class TaskModel {
   // Longest input an encoder task accepts, in tokens.
   int max_input_tokens() const;
 
+  // Explanations: the decoder's or encoder's DecoderModel / EncoderModel accessors of the same
+  // names. LensLogits is FAILED_PRECONDITION for encoders (no LM head).
+  absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const;
+  float AttentionScale(int layer) const;
+  absl::Status LensLogits(std::span<const float> states, int64_t rows, bool apply_final_norm,
+                          std::vector<float>* logits);
+
  private:
   TaskModel() = default;
   // Input `index` of a batch, cut to the context or (truncate false) refused when too long.
