@@ -10,4 +10,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libabsl-dev nlohmann-json3-dev libutf8proc-dev libopenblas-dev libopenblas-openmp-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler prometheus-cpp-dev \
-  python3 python3-grpcio python3-protobuf curl >/dev/null
+  python3 python3-grpcio python3-protobuf curl chromium >/dev/null
