@@ -175,10 +175,14 @@ class CliExplainTest(CliTestCase):
             out, err = self.cli("explain", case["text"], "--model", "gpt2", "--out", path)
             with open(path) as f:
                 document = json.load(f)
-        self.assertEqual(list(document), ["header", "attention", "footer"])
-        self.assertEqual([t["id"] for t in document["header"]["tokens"]], case["input_ids"])
-        self.assertEqual(len(document["attention"]), 2)
-        for block in document["attention"]:
+        self.assertEqual(document["format"], "infer.v1.explain/1")
+        msgs = document["messages"]
+        self.assertEqual((list(msgs[0]), list(msgs[-1])), (["header"], ["footer"]))
+        header = msgs[0]["header"]
+        blocks = [m["attention"] for m in msgs if "attention" in m]
+        self.assertEqual([t["id"] for t in header["tokens"]], case["input_ids"])
+        self.assertEqual(len(blocks), 2)
+        for block in blocks:
             _, expected = GOLDEN.tensor("gpt2", f"short.attentions.{block.get('layer', 0)}")
             worst = max(abs(a - b) for a, b in zip(block["values"], expected))
             self.assertLess(worst, 1e-4)
