@@ -319,7 +319,7 @@ uint64_t PerLayerBytes(const ExplainPlan& plan, const model::ModelInfo& info, in
 }
 
 // Bytes that do not grow with the selected layers of attention-shaped maps.
-uint64_t FixedBytes(const ExplainPlan& plan, const model::ModelInfo& info, int64_t tokens) {
+uint64_t FixedBytes(const ExplainPlan& plan, int64_t tokens) {
   uint64_t bytes = 0;
   if (plan.Has(pb::EXPLAIN_METHOD_LOGIT_LENS)) {
     const uint64_t positions =
@@ -334,7 +334,6 @@ uint64_t FixedBytes(const ExplainPlan& plan, const model::ModelInfo& info, int64
     for (const std::string& t : plan.projection_texts) bytes += t.size() + 16;
     bytes += plan.projection_texts.size() * plan.projection_dims * 4 + 16;
   }
-  (void)info;
   return bytes;
 }
 
@@ -421,7 +420,7 @@ absl::StatusOr<ExplainPlan> PlanExplain(const pb::ExplainAttentionRequest& r,
   return plan;
 }
 
-int64_t PlannedForwardPasses(const ExplainPlan& plan, const tasks::TaskModel& model) {
+int64_t PlannedForwardPasses(const ExplainPlan& plan) {
   int64_t passes = plan.generate_tokens;
   if (plan.NeedsCapture()) ++passes;
   const bool attributions =
@@ -435,18 +434,17 @@ int64_t PlannedForwardPasses(const ExplainPlan& plan, const tasks::TaskModel& mo
   if (plan.Has(pb::EXPLAIN_METHOD_PROJECTION)) {
     passes += static_cast<int64_t>(plan.projection_inputs.size());
   }
-  (void)model;
   return passes;
 }
 
 uint64_t PlannedBytes(const ExplainPlan& plan, const model::ModelInfo& info, int64_t tokens) {
-  return FixedBytes(plan, info, tokens) +
+  return FixedBytes(plan, tokens) +
          static_cast<uint64_t>(AttentionLayers(plan, info)) * PerLayerBytes(plan, info, tokens);
 }
 
 absl::Status CheckBudget(const ExplainPlan& plan, const tasks::TaskModel& model,
                          const service::ServiceLimits& limits, int64_t tokens) {
-  const int64_t passes = PlannedForwardPasses(plan, model);
+  const int64_t passes = PlannedForwardPasses(plan);
   const bool own_passes = plan.max_forward_passes > 0 &&
                           plan.max_forward_passes < static_cast<uint32_t>(
                                                         limits.max_explain_forward_passes);
@@ -476,7 +474,7 @@ absl::Status CheckBudget(const ExplainPlan& plan, const tasks::TaskModel& model,
   const uint64_t max_bytes = own_bytes ? plan.max_bytes : limits.max_explain_bytes;
   const uint64_t bytes = PlannedBytes(plan, info, tokens);
   if (bytes <= max_bytes) return absl::OkStatus();
-  const uint64_t fixed = FixedBytes(plan, info, tokens);
+  const uint64_t fixed = FixedBytes(plan, tokens);
   const uint64_t per_layer = PerLayerBytes(plan, info, tokens);
   std::string hint;
   if (fixed >= max_bytes) {

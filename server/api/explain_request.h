@@ -64,7 +64,7 @@ absl::StatusOr<ExplainPlan> PlanExplain(const infer::v1::ExplainAttentionRequest
                                         const service::ServiceLimits& limits);
 
 // Forward passes the plan takes (generated tokens count one each).
-int64_t PlannedForwardPasses(const ExplainPlan& plan, const tasks::TaskModel& model);
+int64_t PlannedForwardPasses(const ExplainPlan& plan);
 
 // Payload bytes of the reply for `tokens` explained tokens (an upper bound when generation may
 // stop early).

@@ -4,16 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/explain/model_runs.h"
+#include "server/runtime/score_math.h"
 #include "server/util/status_macros.h"
 
 namespace infer::api {
 namespace {
 
 namespace pb = infer::v1;
-
-int32_t Argmax(const float* row, int n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
-}
 
 // Greedy continuation of the input (the generation config's end-of-text ids end it early).
 absl::Status GenerateFirst(const ExplainPlan& plan, tasks::TaskModel& model, ExplainRun* run) {
@@ -60,7 +57,7 @@ absl::Status ResolveTargets(const ExplainPlan& plan, tasks::TaskModel& model, Ex
       ++run->engine_calls;
     }
     run->target_positions.push_back(static_cast<uint32_t>(T - 1));
-    run->target_ids.push_back(Argmax(logits.data(), static_cast<int>(logits.size())));
+    run->target_ids.push_back(runtime::Argmax(logits));
     return absl::OkStatus();
   }
   if (plan.target == pb::EXPLAIN_TARGET_CLASS_LABEL) {
@@ -74,7 +71,7 @@ absl::Status ResolveTargets(const ExplainPlan& plan, tasks::TaskModel& model, Ex
       INFER_RETURN_IF_ERROR(model.encoder()->Forward(batch, nullptr, &out));
       ++run->forward_passes;
       ++run->engine_calls;
-      label = Argmax(out.class_logits.data(), static_cast<int>(out.class_logits.size()));
+      label = runtime::Argmax(out.class_logits);
     }
     run->target_positions.push_back(0);
     run->target_ids.push_back(label);
@@ -195,9 +192,11 @@ absl::StatusOr<ExplainRun> RunExplain(const ExplainPlan& plan, tasks::TaskModel&
     INFER_RETURN_IF_ERROR(ResolveTargets(plan, model, &run));
   }
   if (plan.Has(pb::EXPLAIN_METHOD_NORM_WEIGHTED)) {
-    for (int l = 0; l < info.num_layers; ++l) {
-      INFER_ASSIGN_OR_RETURN(std::vector<float> w, model.AttentionOutputWeight(l));
-      run.out_proj.push_back(std::move(w));
+    // Only the selected layers' projections are copied out of the model.
+    run.out_proj.resize(info.num_layers);
+    for (uint32_t l : plan.layers) {
+      if (l >= static_cast<uint32_t>(info.num_layers)) continue;
+      INFER_ASSIGN_OR_RETURN(run.out_proj[l], model.AttentionOutputWeight(static_cast<int>(l)));
     }
   }
   if (plan.Has(pb::EXPLAIN_METHOD_NEURON_VIEW)) {

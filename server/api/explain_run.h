@@ -26,7 +26,7 @@ struct ExplainRun {
   std::vector<int32_t> target_ids;
 
   model::ForwardCapture capture;
-  std::vector<std::vector<float>> out_proj;  // per layer [heads*d, hidden] (NORM_WEIGHTED)
+  std::vector<std::vector<float>> out_proj;  // per layer [heads*d, hidden] (NORM_WEIGHTED; selected layers only)
   std::vector<float> scales;                 // per layer (NEURON_VIEW)
 
   // Logit lens: positions, and per selected layer (plan.layers order) [positions, vocab], plus
