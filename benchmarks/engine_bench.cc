@@ -384,13 +384,13 @@ void AttentionGemmLab(const infer::kernels::AttentionParams& p) {
       for (int64_t j = 0; j < ctx; ++j) {
         const int32_t block = p.block_tables[j / p.block_size];
         const int64_t slot = static_cast<int64_t>(block) * p.block_size + j % p.block_size;
-        std::memcpy(&kh[j * d], p.k_cache + slot * row + h * d, d * sizeof(float));
-        std::memcpy(&vh[j * d], p.v_cache + slot * row + h * d, d * sizeof(float));
+        std::memcpy(&kh[j * d], static_cast<const float*>(p.k_cache) + slot * row + h * d, d * sizeof(float));
+        std::memcpy(&vh[j * d], static_cast<const float*>(p.v_cache) + slot * row + h * d, d * sizeof(float));
       }
       for (int64_t i0 = 0; i0 < q_len; i0 += tile) {
         const int64_t m = std::min(tile, q_len - i0);
         const int64_t keys = ctx - q_len + i0 + m;  // visible to the tile's last query
-        const float* q = p.q + i0 * row + h * d;
+        const float* q = static_cast<const float*>(p.q) + i0 * row + h * d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, keys, d, p.scale, q, row,
                     kh.data(), d, 0.0f, sc.data(), keys);
         for (int64_t i = 0; i < m; ++i) {
@@ -408,7 +408,7 @@ void AttentionGemmLab(const infer::kernels::AttentionParams& p) {
           for (int64_t j = visible; j < keys; ++j) srow[j] = 0.0f;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, keys, 1.0f, sc.data(), keys,
-                    vh.data(), d, 0.0f, p.out + i0 * row + h * d, row);
+                    vh.data(), d, 0.0f, static_cast<float*>(p.out) + i0 * row + h * d, row);
       }
     }
   }

@@ -2,6 +2,10 @@
 // configuration at start with a message naming the problem.
 #include "server/service/server_config.h"
 
+#include "absl/strings/str_cat.h"
+#include "kernels/backend.h"
+#include "server/service/backend_choice.h"
+
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -21,7 +25,8 @@ TEST(ServerConfig, ModelFlagForms) {
   EXPECT_EQ(a->name, "gpt");
   EXPECT_EQ(a->path, "/models/gpt2");
   EXPECT_TRUE(a->rpcs.empty());
-  EXPECT_EQ(a->backend, "cpu");
+  EXPECT_EQ(a->backend, "auto");
+  EXPECT_EQ(a->dtype, "");
 
   auto b = ParseModelFlag("/models/all-MiniLM-L6-v2/");
   ASSERT_TRUE(b.ok());
@@ -35,6 +40,46 @@ TEST(ServerConfig, ModelFlagForms) {
   EXPECT_FALSE(ParseModelFlag("e=/m,colour=red").ok());
   EXPECT_FALSE(ParseModelFlag("e=/m,backend=tpu").ok());
   EXPECT_FALSE(ParseModelFlag("=/m").ok());
+
+  auto d = ParseModelFlag("g=/m,backend=cuda:1,dtype=fp16");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->backend, "cuda:1");
+  EXPECT_EQ(d->dtype, "fp16");
+  EXPECT_TRUE(ParseModelFlag("g=/m,backend=cuda").ok());
+  EXPECT_FALSE(ParseModelFlag("g=/m,backend=cuda:x").ok());
+  EXPECT_FALSE(ParseModelFlag("g=/m,backend=cuda:-1").ok());
+  EXPECT_FALSE(ParseModelFlag("g=/m,dtype=fp8").ok());
+  auto cpu16 = ParseModelFlag("g=/m,backend=cpu,dtype=bf16");
+  ASSERT_FALSE(cpu16.ok());
+  EXPECT_NE(cpu16.status().message().find("fp32 only"), std::string::npos) << cpu16.status();
+}
+
+TEST(ServerConfig, BackendResolution) {
+  auto cpu = ResolveBackend("cpu", "");
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_FALSE(cpu->cuda);
+  EXPECT_EQ(cpu->Label(), "cpu");
+  const int devices = kernels::CudaDeviceCount();
+  auto automatic = ResolveBackend("auto", "bf16");
+  ASSERT_TRUE(automatic.ok()) << automatic.status();
+  EXPECT_EQ(automatic->cuda, devices > 0);
+  EXPECT_EQ(automatic->Label(), devices > 0 ? "cuda:0/bf16" : "cpu");
+  auto beyond = ResolveBackend(absl::StrCat("cuda:", devices), "");
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.status().code(), absl::StatusCode::kInvalidArgument);
+  if (devices > 0) {
+    auto gpu = ResolveBackend("cuda:0", "fp16");
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    EXPECT_EQ(gpu->Label(), "cuda:0/fp16");
+  }
+}
+
+TEST(ServerConfig, GpuMemoryUtilization) {
+  auto c = Parse({"--model", "a=/x", "--gpu-memory-utilization", "0.5"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_DOUBLE_EQ(c->scheduling.gpu_memory_utilization, 0.5);
+  EXPECT_FALSE(Parse({"--model", "a=/x", "--gpu-memory-utilization", "0"}).ok());
+  EXPECT_FALSE(Parse({"--model", "a=/x", "--gpu-memory-utilization", "1.5"}).ok());
 }
 
 TEST(ServerConfig, FlagsAndLimits) {

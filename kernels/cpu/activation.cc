@@ -87,4 +87,14 @@ void BiasActivate(float* y, int64_t rows, int64_t n, const float* bias, Activati
   }
 }
 
+void GatedActivate(const float* x, int64_t rows, int64_t n, Activation act, float* y) {
+#pragma omp parallel for schedule(static) if (rows * n > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gate = x + r * 2 * n;
+    const float* up = gate + n;
+    float* out = y + r * n;
+    for (int64_t j = 0; j < n; ++j) out[j] = ActivateScalar(gate[j], act) * up[j];
+  }
+}
+
 }  // namespace infer::kernels::cpu

@@ -30,8 +30,12 @@ struct KvRows {
     }
     return base_contig + (seq_start + pos) * kv_row + static_cast<int64_t>(kh) * p.head_dim;
   }
-  const float* K(int64_t pos, int kh) const { return Row(p.k, p.k_cache, pos, kh); }
-  const float* V(int64_t pos, int kh) const { return Row(p.v, p.v_cache, pos, kh); }
+  const float* K(int64_t pos, int kh) const {
+    return Row(static_cast<const float*>(p.k), static_cast<const float*>(p.k_cache), pos, kh);
+  }
+  const float* V(int64_t pos, int kh) const {
+    return Row(static_cast<const float*>(p.v), static_cast<const float*>(p.v_cache), pos, kh);
+  }
 };
 
 // Long query chunks (prefill): gather the sequence's keys/values for one kv head into contiguous
@@ -59,7 +63,7 @@ void AttentionGemm(const AttentionParams& p, int s, int kh) {
       for (int64_t t0 = 0; t0 < q_len; t0 += tile) {
         const int64_t rows = std::min(tile, q_len - t0);
         const int64_t keys = p.causal ? ctx - q_len + t0 + rows : ctx;
-        const float* q = p.q + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
+        const float* q = static_cast<const float*>(p.q) + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
         // scores[rows, keys] = scale * Q[rows, d] K[keys, d]^T
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, d, p.scale, q, q_row,
                     k.data(), d, 0.0f, scores.data(), keys);
@@ -76,7 +80,7 @@ void AttentionGemm(const AttentionParams& p, int s, int kh) {
           for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
           std::fill(row + visible, row + keys, 0.0f);
         }
-        float* o = p.out + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
+        float* o = static_cast<float*>(p.out) + (q0 + t0) * q_row + static_cast<int64_t>(h) * d;
         // O[rows, d] = P[rows, keys] V[keys, d]
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, keys, 1.0f,
                     scores.data(), keys, v.data(), d, 0.0f, o, q_row);
@@ -130,7 +134,7 @@ void Attention(const AttentionParams& p) {
       KvRows kv{p, s, q0};
       scores.resize(std::max<int64_t>(ctx, 1));
       for (int64_t i = 0; i < q_len; ++i) {
-        const float* q = p.q + (q0 + i) * q_row + static_cast<int64_t>(h) * d;
+        const float* q = static_cast<const float*>(p.q) + (q0 + i) * q_row + static_cast<int64_t>(h) * d;
         // Keys visible to this query: all of them, or up to its own absolute position.
         const int64_t visible = p.causal ? ctx - q_len + i + 1 : ctx;
         float max_score = -std::numeric_limits<float>::infinity();
@@ -148,7 +152,7 @@ void Attention(const AttentionParams& p) {
           denom += scores[j];
         }
         const float inv = 1.0f / denom;
-        float* o = p.out + (q0 + i) * q_row + static_cast<int64_t>(h) * d;
+        float* o = static_cast<float*>(p.out) + (q0 + i) * q_row + static_cast<int64_t>(h) * d;
         std::fill(o, o + d, 0.0f);
         for (int64_t j = 0; j < visible; ++j) {
           scores[j] *= inv;

@@ -81,6 +81,19 @@ class CpuBackend final : public Backend {
                    eps, rows, n, y.as<float>());
   }
 
+  void GatedActivate(const Tensor& x, Activation act, Tensor& y) override {
+    const int64_t n = y.dim(-1), rows = y.numel() / n;
+    assert(x.numel() == 2 * y.numel());
+    cpu::GatedActivate(x.as<float>(), rows, n, act, y.as<float>());
+  }
+
+  void RmsNorm(const Tensor& x, const Tensor& gamma, float eps, Tensor& y) override {
+    const int64_t n = x.dim(-1), rows = x.numel() / n;
+    cpu::RmsNorm(x.as<float>(), gamma.as<float>(), eps, rows, n, y.as<float>());
+  }
+
+  void Rotary(const RotaryParams& p) override { cpu::Rotary(p); }
+
   void AddInPlace(Tensor& x, const Tensor& y) override {
     assert(x.numel() == y.numel());
     float* a = x.as<float>();
@@ -115,6 +128,7 @@ class CpuBackend final : public Backend {
 
   void Attention(const AttentionParams& p) override { cpu::Attention(p); }
   void WriteKv(const KvWriteParams& p) override { cpu::WriteKv(p); }
+  void SampleTokens(const SampleParams& p) override { cpu::SampleTokens(p); }
 };
 
 }  // namespace

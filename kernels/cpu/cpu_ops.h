@@ -13,11 +13,18 @@ float ActivateScalar(float x, Activation act);
 // y = (x - mean) / sqrt(var + eps) * gamma + beta per row; beta may be null; y may alias x.
 void LayerNorm(const float* x, const float* gamma, const float* beta, float eps, int64_t rows,
                int64_t n, float* y);
+// y = x / sqrt(mean(x^2) + eps) * gamma per row; y may alias x.
+void RmsNorm(const float* x, const float* gamma, float eps, int64_t rows, int64_t n, float* y);
+// y[r, :n] = act(x[r, :n]) * x[r, n:2n] for x [rows, 2n].
+void GatedActivate(const float* x, int64_t rows, int64_t n, Activation act, float* y);
+void Rotary(const RotaryParams& p);
 void Attention(const AttentionParams& p);
 // y[m, n] = x[m, k] * w[n, k]^T without packing: for the few rows of batched decode steps
 // (up to kSkinnyGemmMaxRows; measured faster than OpenBLAS up to 64 rows on GPT-2 small shapes), where SGEMM's packing of w costs more than the arithmetic.
 void SkinnyGemm(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y);
 constexpr int64_t kSkinnyGemmMaxRows = 64;
 void WriteKv(const KvWriteParams& p);
+// The reference of Backend::SampleTokens (kernels/cpu/sampling.cc).
+void SampleTokens(const SampleParams& p);
 
 }  // namespace infer::kernels::cpu

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/model/activation_name.h"
+#include "server/util/backend_errors.h"
 #include "server/model/config_json.h"
 #include "server/model/decoder_batch_tensors.h"
 #include "server/model/encoder_model.h"
@@ -50,7 +51,9 @@ class BertFamily final : public EncoderModel {
   int max_tokens() const override { return max_tokens_; }
   bool has_classifier() const override { return head_ != Head::kNone && info_.num_labels > 0; }
   absl::Status Forward(const EncoderBatch& batch, ForwardCapture* capture,
-                       EncoderOutput* out) override;
+                       EncoderOutput* out) override {
+    return util::CatchBackendErrors([&] { return Run(batch, capture, out); });
+  }
   absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const override {
     if (layer < 0 || layer >= info_.num_layers) {
       return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " is outside [0, ",
@@ -64,6 +67,7 @@ class BertFamily final : public EncoderModel {
   absl::Status Load(const ModelFolder& folder, Backend* backend);
 
  private:
+  absl::Status Run(const EncoderBatch& batch, ForwardCapture* capture, EncoderOutput* out);
   absl::Status ReadConfig(const ModelFolder& folder);
   absl::StatusOr<Linear> LoadLinear(const WeightLoader& w, const std::string& name, int64_t out,
                                     int64_t in);
@@ -240,8 +244,8 @@ absl::Status BertFamily::Load(const ModelFolder& folder, Backend* backend) {
   return absl::OkStatus();
 }
 
-absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capture,
-                                 EncoderOutput* out) {
+absl::Status BertFamily::Run(const EncoderBatch& batch, ForwardCapture* capture,
+                             EncoderOutput* out) {
   const int64_t total = static_cast<int64_t>(batch.tokens.size());
   const int n = batch.num_seqs();
   const int64_t e = info_.hidden_size;
@@ -284,7 +288,7 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     }
   }
 
-  Tensor x = be_->Alloc({total, e});
+  Tensor x = be_->AllocActivation({total, e});
   be_->Embedding(word_, batch.tokens.data(), total, false, x);
   be_->Embedding(pos_, positions.data(), total, true, x);
   if (!type_.empty()) be_->Embedding(type_, types.data(), total, true, x);
@@ -300,9 +304,10 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     lens.shape[0] = n;
     be_->CopyFromHost(seq_lens.data(), lens);
   }
-  Tensor q = be_->Alloc({total, e}), k = be_->Alloc({total, e}), v = be_->Alloc({total, e}),
-         a = be_->Alloc({total, e}), h = be_->Alloc({total, e});
-  Tensor mid = be_->Alloc({total, info_.intermediate_size});
+  Tensor q = be_->AllocActivation({total, e}), k = be_->AllocActivation({total, e}),
+         v = be_->AllocActivation({total, e}), a = be_->AllocActivation({total, e}),
+         h = be_->AllocActivation({total, e});
+  Tensor mid = be_->AllocActivation({total, info_.intermediate_size});
   for (int l = 0; l < info_.num_layers; ++l) {
     const EncoderLayer& L = layers_[l];
     Dense(L.q, x, Activation::kNone, q);
@@ -310,12 +315,15 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     Dense(L.v, x, Activation::kNone, v);
     rec.Qkv(l, q, k, v);
     kernels::AttentionParams p;
-    p.q = q.as<float>();
-    p.k = k.as<float>();
-    p.v = v.as<float>();
-    p.out = a.as<float>();
+    p.dtype = q.dtype;
+    p.q = q.data;
+    p.k = k.data;
+    p.v = v.data;
+    p.out = a.data;
     p.cu_seqlens_q = cu.as<int32_t>();
     p.context_lens = lens.as<int32_t>();
+    p.cu_seqlens_q_host = batch.cu_seqlens.data();
+    p.context_lens_host = seq_lens.data();
     p.num_seqs = n;
     p.num_heads = p.num_kv_heads = info_.num_heads;
     p.head_dim = info_.head_dim;
@@ -325,37 +333,37 @@ absl::Status BertFamily::Forward(const EncoderBatch& batch, ForwardCapture* capt
     p.probs_offsets = rec.offsets();
     be_->Attention(p);
     rec.FinishAttention(l);
+    // Post-norm: x = LN(x + sublayer(x)), the add fused with the norm (x is the residual that
+    // AddLayerNorm accumulates into, then overwritten by the normed sum).
     Dense(L.o, a, Activation::kNone, h);
-    be_->AddInPlace(h, x);
-    be_->LayerNorm(h, L.ln1.g, L.ln1.b, eps_, x);
+    be_->AddLayerNorm(h, x, L.ln1.g, L.ln1.b, eps_, x);
     Dense(L.fc1, x, act_, mid);
     Dense(L.fc2, mid, Activation::kNone, h);
-    be_->AddInPlace(h, x);
-    be_->LayerNorm(h, L.ln2.g, L.ln2.b, eps_, x);
+    be_->AddLayerNorm(h, x, L.ln2.g, L.ln2.b, eps_, x);
     rec.Hidden(l + 1, x);
   }
   out->last_hidden.resize(total * e);
-  be_->CopyToHost(x, out->last_hidden.data());
+  be_->CopyToHostF32(x, out->last_hidden.data());
   out->pooled.clear();
   out->class_logits.clear();
   if (head_ == Head::kNone || n == 0) return absl::OkStatus();
 
   // Heads read the first token of each sequence ([CLS] / <s>).
   std::vector<int32_t> first(batch.cu_seqlens.begin(), batch.cu_seqlens.end() - 1);
-  Tensor cls = be_->Alloc({n, e}), pooled = be_->Alloc({n, e});
+  Tensor cls = be_->AllocActivation({n, e}), pooled = be_->AllocActivation({n, e});
   be_->GatherRows(x, first, cls);
   const Activation head_act =
       head_ == Head::kDistilPreClassifier ? Activation::kRelu : Activation::kTanh;
   Dense(pool_or_dense_, cls, head_act, pooled);
   if (head_ == Head::kBertPooler) {
     out->pooled.resize(n * e);
-    be_->CopyToHost(pooled, out->pooled.data());
+    be_->CopyToHostF32(pooled, out->pooled.data());
   }
   if (!classifier_.w.empty()) {
-    Tensor logits = be_->Alloc({n, info_.num_labels});
+    Tensor logits = be_->Alloc({n, info_.num_labels});  // float32 logits, like the LM head's
     Dense(classifier_, pooled, Activation::kNone, logits);
     out->class_logits.resize(int64_t{n} * info_.num_labels);
-    be_->CopyToHost(logits, out->class_logits.data());
+    be_->CopyToHostF32(logits, out->class_logits.data());
   }
   return absl::OkStatus();
 }

@@ -63,10 +63,11 @@ void DecoderBatchTensors::RunPagedAttention(runtime::PagedKvCache& cache, int la
   rec.Qkv(layer, q, k, v);
   const runtime::KvCacheShape& cs = cache.shape();
   kernels::KvWriteParams w;
-  w.k = k.as<float>();
-  w.v = v.as<float>();
-  w.k_cache = cache.keys(layer).as<float>();
-  w.v_cache = cache.values(layer).as<float>();
+  w.dtype = k.dtype;
+  w.k = k.data;
+  w.v = v.data;
+  w.k_cache = cache.keys(layer).data;
+  w.v_cache = cache.values(layer).data;
   w.slot_mapping = slots_.as<int32_t>();
   w.num_tokens = static_cast<int>(batch_.tokens.size());
   w.num_kv_heads = cs.num_kv_heads;
@@ -75,15 +76,18 @@ void DecoderBatchTensors::RunPagedAttention(runtime::PagedKvCache& cache, int la
   be_->WriteKv(w);
 
   kernels::AttentionParams p;
-  p.q = q.as<float>();
-  p.out = out.as<float>();
-  p.k_cache = cache.keys(layer).as<float>();
-  p.v_cache = cache.values(layer).as<float>();
+  p.dtype = q.dtype;
+  p.q = q.data;
+  p.out = out.data;
+  p.k_cache = cache.keys(layer).data;
+  p.v_cache = cache.values(layer).data;
   p.block_tables = block_tables_.as<int32_t>();
   p.max_blocks_per_seq = batch_.max_blocks;
   p.block_size = cs.block_size;
   p.cu_seqlens_q = cu_seqlens_.as<int32_t>();
   p.context_lens = context_lens_.as<int32_t>();
+  p.cu_seqlens_q_host = batch_.cu_seqlens.data();
+  p.context_lens_host = batch_.context_lens.data();
   p.num_seqs = batch_.num_seqs();
   p.num_heads = info.num_heads;
   p.num_kv_heads = info.num_kv_heads;
@@ -127,7 +131,7 @@ CaptureRecorder::CaptureRecorder(kernels::Backend* backend, ForwardCapture* capt
 void CaptureRecorder::Hidden(int index, const kernels::Tensor& x) {
   if (capture_ == nullptr || !capture_->want_hidden_states) return;
   capture_->hidden[index].resize(x.numel());
-  be_->CopyToHost(x, capture_->hidden[index].data());
+  be_->CopyToHostF32(x, capture_->hidden[index].data());
 }
 
 void CaptureRecorder::Qkv(int layer, const kernels::Tensor& q, const kernels::Tensor& k,
@@ -138,7 +142,7 @@ void CaptureRecorder::Qkv(int layer, const kernels::Tensor& q, const kernels::Te
                                &capture_->values[layer]};
   for (int i = 0; i < 3; ++i) {
     dst[i]->resize(src[i]->numel());
-    if (src[i]->numel() > 0) be_->CopyToHost(*src[i], dst[i]->data());
+    if (src[i]->numel() > 0) be_->CopyToHostF32(*src[i], dst[i]->data());
   }
 }
 
@@ -158,14 +162,14 @@ absl::Status FinishDecoderOutput(kernels::Backend* be, const DecoderBatch& batch
                                  int vocab, DecoderOutput* out) {
   if (batch.want_final_hidden) {
     out->final_hidden.resize(x.numel());
-    be->CopyToHost(x, out->final_hidden.data());
+    be->CopyToHostF32(x, out->final_hidden.data());
   } else {
     out->final_hidden.clear();
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
   out->logits.clear();
   if (rows == 0) return absl::OkStatus();
-  kernels::Tensor sel = be->Alloc({rows, x.dim(1)});
+  kernels::Tensor sel = be->AllocActivation({rows, x.dim(1)});
   be->GatherRows(x, batch.logit_rows, sel);
   LmHeadLogits(be, sel, lm_head, vocab, &out->logits);
   return absl::OkStatus();
@@ -174,7 +178,7 @@ absl::Status FinishDecoderOutput(kernels::Backend* be, const DecoderBatch& batch
 std::vector<float> TransposedToHost(kernels::Backend* be, const kernels::Tensor& w) {
   const int64_t out = w.dim(0), in = w.dim(1);
   std::vector<float> raw(w.numel()), t(w.numel());
-  be->CopyToHost(w, raw.data());
+  be->CopyToHostF32(w, raw.data());
   for (int64_t o = 0; o < out; ++o) {
     for (int64_t i = 0; i < in; ++i) t[i * out + o] = raw[o * in + i];
   }
@@ -191,18 +195,18 @@ absl::Status CheckRows(std::span<const float> states, int64_t rows, int64_t widt
 
 kernels::Tensor UploadRows(kernels::Backend* be, std::span<const float> states, int64_t rows,
                            int64_t width) {
-  kernels::Tensor x = be->Alloc({rows, width});
-  be->CopyFromHost(states.data(), x);
+  kernels::Tensor x = be->AllocActivation({rows, width});
+  be->CopyFromHostF32(states.data(), x);
   return x;
 }
 
 void LmHeadLogits(kernels::Backend* be, const kernels::Tensor& x, const kernels::Tensor& lm_head,
                   int vocab, std::vector<float>* logits) {
   const int64_t rows = x.dim(0);
-  kernels::Tensor y = be->Alloc({rows, vocab});
+  kernels::Tensor y = be->Alloc({rows, vocab});  // float32 logits whatever the activations
   be->Linear(x, lm_head, nullptr, kernels::Activation::kNone, y);
   logits->resize(rows * vocab);
-  be->CopyToHost(y, logits->data());
+  be->CopyToHostF32(y, logits->data());
 }
 
 }  // namespace infer::model

@@ -7,6 +7,7 @@
 #include "server/model/config_json.h"
 #include "server/model/decoder_batch_tensors.h"
 #include "server/model/weight_loader.h"
+#include "server/util/backend_errors.h"
 #include "server/util/status_macros.h"
 
 namespace infer::model {
@@ -28,13 +29,22 @@ class Gpt2 final : public DecoderModel {
                                                            Backend* backend);
 
   absl::Status Forward(const DecoderBatch& batch, runtime::PagedKvCache& cache,
-                       ForwardCapture* capture, DecoderOutput* out) override;
+                       ForwardCapture* capture, DecoderOutput* out) override {
+    return util::CatchBackendErrors([&] { return Run(batch, cache, capture, out); });
+  }
   absl::StatusOr<std::vector<float>> AttentionOutputWeight(int layer) const override;
   float AttentionScale(int layer) const override;
   absl::Status LensLogits(std::span<const float> states, int64_t rows, bool apply_final_norm,
-                          std::vector<float>* logits) override;
+                          std::vector<float>* logits) override {
+    return util::CatchBackendErrors([&] { return Lens(states, rows, apply_final_norm, logits); });
+  }
 
  private:
+  absl::Status Run(const DecoderBatch& batch, runtime::PagedKvCache& cache,
+                   ForwardCapture* capture, DecoderOutput* out);
+  absl::Status Lens(std::span<const float> states, int64_t rows, bool apply_final_norm,
+                    std::vector<float>* logits);
+
   Backend* be_ = nullptr;
   ModelInfo info_;
   float eps_ = 1e-5f;
@@ -120,37 +130,43 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> Gpt2::Load(const ModelFolder& fold
   return std::unique_ptr<DecoderModel>(std::move(m));
 }
 
-absl::Status Gpt2::Forward(const DecoderBatch& batch, runtime::PagedKvCache& cache,
-                           ForwardCapture* capture, DecoderOutput* out) {
+absl::Status Gpt2::Run(const DecoderBatch& batch, runtime::PagedKvCache& cache,
+                       ForwardCapture* capture, DecoderOutput* out) {
   INFER_RETURN_IF_ERROR(ValidateDecoderBatch(batch, info_));
   const int64_t t = static_cast<int64_t>(batch.tokens.size());
   const int64_t e = info_.hidden_size;
   DecoderBatchTensors bt(be_, batch);
 
-  Tensor x = be_->Alloc({t, e});
+  Tensor x = be_->AllocActivation({t, e});
   be_->Embedding(wte_, batch.tokens.data(), t, false, x);
   be_->Embedding(wpe_, batch.positions.data(), t, true, x);
   CaptureRecorder rec(be_, capture, info_.num_layers, batch, info_.num_heads);
   rec.Hidden(0, x);
 
-  Tensor h = be_->Alloc({t, e}), q = be_->Alloc({t, e}), k = be_->Alloc({t, e}),
-         v = be_->Alloc({t, e}), a = be_->Alloc({t, e});
-  Tensor mlp = be_->Alloc({t, info_.intermediate_size});
+  Tensor h = be_->AllocActivation({t, e}), q = be_->AllocActivation({t, e}),
+         k = be_->AllocActivation({t, e}), v = be_->AllocActivation({t, e}),
+         a = be_->AllocActivation({t, e});
+  Tensor mlp = be_->AllocActivation({t, info_.intermediate_size});
+  be_->LayerNorm(x, layers_[0].ln1_g, layers_[0].ln1_b, eps_, h);
   for (int l = 0; l < info_.num_layers; ++l) {
     const Gpt2Layer& L = layers_[l];
-    be_->LayerNorm(x, L.ln1_g, L.ln1_b, eps_, h);
     be_->Linear(h, L.wq, &L.bq, Activation::kNone, q);
     be_->Linear(h, L.wk, &L.bk, Activation::kNone, k);
     be_->Linear(h, L.wv, &L.bv, Activation::kNone, v);
     bt.RunPagedAttention(cache, l, info_, AttentionScale(l), q, k, v, a, rec);
     be_->Linear(a, L.wo, &L.bo, Activation::kNone, h);
-    be_->AddInPlace(x, h);
-    be_->LayerNorm(x, L.ln2_g, L.ln2_b, eps_, h);
+    // Residual adds are fused with the norm that follows them (one pass over x on a GPU).
+    be_->AddLayerNorm(x, h, L.ln2_g, L.ln2_b, eps_, h);
     be_->Linear(h, L.w_fc, &L.b_fc, act_, mlp);
-    be_->Linear(mlp, L.w_proj, &L.b_proj, Activation::kNone, h);
-    be_->AddInPlace(x, h);
+    be_->Linear(mlp, L.w_proj, &L.b_proj, Activation::kNone, a);
     rec.FinishAttention(l);
-    if (l + 1 < info_.num_layers) rec.Hidden(l + 1, x);
+    if (l + 1 < info_.num_layers) {
+      const Gpt2Layer& next = layers_[l + 1];
+      be_->AddLayerNorm(x, a, next.ln1_g, next.ln1_b, eps_, h);
+      rec.Hidden(l + 1, x);
+    } else {
+      be_->AddInPlace(x, a);
+    }
   }
   be_->LayerNorm(x, lnf_g_, lnf_b_, eps_, x);
   rec.Hidden(info_.num_layers, x);
@@ -172,8 +188,8 @@ absl::StatusOr<std::vector<float>> Gpt2::AttentionOutputWeight(int layer) const 
   return TransposedToHost(be_, layers_[layer].wo);
 }
 
-absl::Status Gpt2::LensLogits(std::span<const float> states, int64_t rows, bool apply_final_norm,
-                              std::vector<float>* logits) {
+absl::Status Gpt2::Lens(std::span<const float> states, int64_t rows, bool apply_final_norm,
+                        std::vector<float>* logits) {
   INFER_RETURN_IF_ERROR(CheckRows(states, rows, info_.hidden_size));
   logits->clear();
   if (rows == 0) return absl::OkStatus();

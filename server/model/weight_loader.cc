@@ -36,9 +36,7 @@ absl::StatusOr<std::vector<float>> WeightLoader::LoadHost(std::string_view name,
 absl::StatusOr<kernels::Tensor> WeightLoader::Load(std::string_view name,
                                                    std::vector<int64_t> shape) const {
   INFER_ASSIGN_OR_RETURN(std::vector<float> host, LoadHost(name, shape));
-  kernels::Tensor t = backend_->Alloc(shape);
-  backend_->CopyFromHost(host.data(), t);
-  return t;
+  return backend_->UploadWeight(host.data(), std::move(shape));
 }
 
 absl::StatusOr<kernels::Tensor> WeightLoader::LoadTransposedSlice(std::string_view name,
@@ -50,9 +48,7 @@ absl::StatusOr<kernels::Tensor> WeightLoader::LoadTransposedSlice(std::string_vi
   for (int64_t c = begin; c < end; ++c) {
     for (int64_t r = 0; r < rows; ++r) t[(c - begin) * rows + r] = host[r * cols + c];
   }
-  kernels::Tensor out = backend_->Alloc({end - begin, rows});
-  backend_->CopyFromHost(t.data(), out);
-  return out;
+  return backend_->UploadWeight(t.data(), {end - begin, rows});
 }
 
 absl::StatusOr<kernels::Tensor> WeightLoader::LoadTransposed(std::string_view name, int64_t rows,
@@ -63,9 +59,7 @@ absl::StatusOr<kernels::Tensor> WeightLoader::LoadTransposed(std::string_view na
 absl::StatusOr<kernels::Tensor> WeightLoader::LoadSlice(std::string_view name, int64_t n,
                                                         int64_t begin, int64_t end) const {
   INFER_ASSIGN_OR_RETURN(std::vector<float> host, LoadHost(name, {n}));
-  kernels::Tensor out = backend_->Alloc({end - begin});
-  backend_->CopyFromHost(host.data() + begin, out);
-  return out;
+  return backend_->UploadWeight(host.data() + begin, {end - begin});
 }
 
 }  // namespace infer::model

@@ -1,4 +1,4 @@
-// Moves named checkpoint tensors onto a backend as float32, resolving the prefixes different
+// Moves named checkpoint tensors onto a backend (in its ActivationDType), resolving the prefixes different
 // Hugging Face classes give the same weight ("transformer.h.0..." vs "h.0...").
 #pragma once
 

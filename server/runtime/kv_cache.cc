@@ -12,13 +12,13 @@ PagedKvCache::PagedKvCache(kernels::Backend* backend, const KvCacheShape& shape)
   for (int l = 0; l < shape.num_layers; ++l) {
     std::vector<int64_t> dims = {shape.num_blocks, shape.block_size, shape.num_kv_heads,
                                  shape.head_dim};
-    k_.push_back(backend->Alloc(dims));
-    v_.push_back(backend->Alloc(dims));
+    k_.push_back(backend->Alloc(dims, backend->ActivationDType()));
+    v_.push_back(backend->Alloc(dims, backend->ActivationDType()));
   }
 }
 
 int64_t PagedKvCache::BlockBytes(const KvCacheShape& s) {
-  return int64_t{2} * s.num_layers * s.block_size * s.num_kv_heads * s.head_dim * sizeof(float);
+  return int64_t{2} * s.num_layers * s.block_size * s.num_kv_heads * s.head_dim * s.elem_bytes;
 }
 
 void PagedKvCache::CopyBlock(int32_t src, int32_t dst) {

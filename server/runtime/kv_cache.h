@@ -23,6 +23,7 @@ struct KvCacheShape {
   int head_dim = 0;
   int block_size = 16;
   int num_blocks = 0;
+  int elem_bytes = 4;  // of the backend's ActivationDType (2 for bf16/fp16 on CUDA)
 };
 
 class PagedKvCache {

@@ -8,17 +8,58 @@
 namespace infer::runtime {
 namespace {
 
-KvCacheShape ShapeFor(const model::ModelInfo& info, const LmEngineOptions& o) {
+KvCacheShape ShapeFor(const model::ModelInfo& info, const LmEngineOptions& o,
+                      kernels::Backend* backend) {
   KvCacheShape s;
   s.num_layers = info.num_layers;
   s.num_kv_heads = info.num_kv_heads;
   s.head_dim = info.head_dim;
   s.block_size = o.block_size;
+  s.elem_bytes = static_cast<int>(kernels::DTypeSize(backend->ActivationDType()));
   s.num_blocks = o.num_blocks > 0 ? o.num_blocks : KvBlocksForBudget(s, o.kv_cache_bytes);
   return s;
 }
 
+std::string Mib(int64_t bytes) { return absl::StrCat(bytes >> 20, " MiB"); }
+
 }  // namespace
+
+absl::StatusOr<int64_t> KvCacheBytesFor(const model::ModelInfo& info, kernels::Backend* backend,
+                                        const LmEngineOptions& o) {
+  const kernels::MemoryInfo mem = backend->Memory();
+  if (o.device_memory_fraction <= 0 || mem.total_bytes <= 0) return o.kv_cache_bytes;
+  const int64_t elem = static_cast<int64_t>(kernels::DTypeSize(backend->ActivationDType()));
+  // Activations of the largest step: residual, norm output, q, k, v, attention output, the MLP's
+  // hidden layer, and float32 logits for every row (ExplainAttention asks for all of them),
+  // plus a fixed margin for cuBLASLt's workspace, the allocator's rounding and the CUDA context.
+  const int64_t per_token = (6 * int64_t{info.hidden_size} + info.intermediate_size) * elem +
+                            int64_t{info.vocab_size} * 4;
+  const int64_t reserve = int64_t{o.reserve_tokens} * per_token + (int64_t{256} << 20);
+  const int64_t used = mem.total_bytes - mem.free_bytes;  // weights, context, other models
+  const int64_t allowed = static_cast<int64_t>(o.device_memory_fraction * mem.total_bytes);
+  const int64_t room = allowed - used - reserve;
+  const int64_t budget = room / std::max(1, o.kv_share);
+  KvCacheShape shape;
+  shape.num_layers = info.num_layers;
+  shape.num_kv_heads = info.num_kv_heads;
+  shape.head_dim = info.head_dim;
+  shape.block_size = o.block_size;
+  shape.elem_bytes = static_cast<int>(elem);
+  const int64_t one_sequence =
+      PagedKvCache::BlockBytes(shape) *
+      ((info.max_positions + o.block_size - 1) / std::max(1, o.block_size));
+  if (budget < one_sequence) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "device memory leaves no room for the KV cache: ", Mib(allowed),
+        " allowed (device_memory_fraction ", o.device_memory_fraction, " of ",
+        Mib(mem.total_bytes), "), ", Mib(used), " already used (weights and other models), ",
+        Mib(reserve), " reserved for activations of ", o.reserve_tokens, "-token steps; ",
+        Mib(one_sequence), " needed for one ", info.max_positions,
+        "-token sequence. Raise --gpu-memory-utilization, lower --max-step-tokens, or use a "
+        "smaller dtype"));
+  }
+  return budget;
+}
 
 int KvBlocksForBudget(const KvCacheShape& shape, int64_t bytes) {
   return static_cast<int>(std::max<int64_t>(1, bytes / PagedKvCache::BlockBytes(shape)));
@@ -28,7 +69,7 @@ LmEngine::LmEngine(std::unique_ptr<model::DecoderModel> model, kernels::Backend*
                    const LmEngineOptions& options)
     : model_(std::move(model)),
       backend_(backend),
-      cache_(backend, ShapeFor(model_->info(), options)),
+      cache_(backend, ShapeFor(model_->info(), options, backend)),
       prefix_caching_(options.prefix_caching) {}
 
 LmEngine::Sequence* LmEngine::Find(SeqId seq) {

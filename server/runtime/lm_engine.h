@@ -25,7 +25,21 @@ struct LmEngineOptions {
   int num_blocks = 0;
   int64_t kv_cache_bytes = int64_t{512} << 20;
   bool prefix_caching = true;
+  // Device backends (Backend::Memory() reports a total): when > 0, kv_cache_bytes is replaced by
+  // what device memory allows (vLLM's gpu_memory_utilization): the memory left under this
+  // fraction of the device's total, after the weights already loaded and an activation reserve
+  // for steps of reserve_tokens tokens, divided among kv_share models still to be sized on
+  // the same device (this one included). See KvCacheBytesFor.
+  double device_memory_fraction = 0;
+  int reserve_tokens = 512;
+  int kv_share = 1;
 };
+
+// The KV pool's byte budget for a model on `backend` under `options` (kv_cache_bytes on host
+// backends). RESOURCE_EXHAUSTED, with the sizes, when device memory leaves no room for even the
+// blocks one max-length sequence needs.
+absl::StatusOr<int64_t> KvCacheBytesFor(const model::ModelInfo& info, kernels::Backend* backend,
+                                        const LmEngineOptions& options);
 
 struct StepOptions {
   bool want_hidden = false;   // final hidden state of every appended position

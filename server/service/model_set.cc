@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/service/backend_choice.h"
 #include "server/util/status_macros.h"
 
 namespace infer::service {
@@ -60,19 +61,53 @@ absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<Model
                                                          ServiceMetrics* metrics, Logger& log) {
   auto set = std::unique_ptr<ModelSet>(new ModelSet());
   set->cpu_ = kernels::MakeCpuBackend();
+  std::vector<BackendChoice> choices;
   for (const ModelSpec& spec : specs) {
-    if (spec.backend != "cpu") {
-      return absl::UnimplementedError(
-          absl::StrCat("model ", spec.name, ": backend \"", spec.backend,
-                       "\" is not available in this build (use cpu)"));
+    absl::StatusOr<BackendChoice> c = ResolveBackend(spec.backend, spec.dtype);
+    if (!c.ok()) {
+      return absl::Status(c.status().code(),
+                          absl::StrCat("model ", spec.name, ": ", c.status().message()));
     }
+    choices.push_back(*c);
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ModelSpec& spec = specs[i];
+    const BackendChoice& choice = choices[i];
     auto start = std::chrono::steady_clock::now();
+    kernels::Backend* backend = set->cpu_.get();
+    if (choice.cuda) {
+      absl::StatusOr<std::unique_ptr<kernels::Backend>> be = MakeBackend(choice);
+      if (!be.ok()) {
+        return absl::Status(be.status().code(),
+                            absl::StrCat("model ", spec.name, ": ", be.status().message()));
+      }
+      set->devices_.push_back(std::move(*be));
+      backend = set->devices_.back().get();
+    }
     runtime::LmEngineOptions lm;
     lm.kv_cache_bytes = kv_cache_mib << 20;
     lm.block_size = scheduling.kv_block_size;
     lm.prefix_caching = scheduling.prefix_caching;
-    absl::StatusOr<std::unique_ptr<tasks::TaskModel>> model =
-        tasks::TaskModel::Load(spec.path, set->cpu_.get(), lm);
+    if (choice.cuda) {
+      // The KV pool takes what the device has left; models still to load on the same device
+      // each keep an equal share of it.
+      lm.device_memory_fraction = scheduling.gpu_memory_utilization;
+      lm.reserve_tokens = std::max(scheduling.max_step_tokens, 512);
+      lm.kv_share = 0;
+      for (size_t j = i; j < specs.size(); ++j) {
+        lm.kv_share += choices[j].cuda && choices[j].device == choice.device;
+      }
+    }
+    absl::StatusOr<std::unique_ptr<tasks::TaskModel>> model;
+    try {
+      model = tasks::TaskModel::Load(spec.path, backend, lm);
+    } catch (const std::bad_alloc& e) {
+      model = absl::ResourceExhaustedError(
+          absl::StrCat("out of memory loading the weights on ", choice.Label(), ": ", e.what()));
+    } catch (const std::exception& e) {
+      model = absl::InternalError(
+          absl::StrCat("backend failure loading the model on ", choice.Label(), ": ", e.what()));
+    }
     if (!model.ok()) {
       return absl::Status(model.status().code(),
                           absl::StrCat("model ", spec.name, " (", spec.path,
@@ -98,13 +133,15 @@ absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Load(const std::vector<Model
              {{"model", spec.name},
               {"path", spec.path},
               {"family", info.family},
-              {"backend", spec.backend},
+              {"backend", choice.Label()},
               {"rpcs", names},
               {"load_ms", std::chrono::duration<double, std::milli>(
                               std::chrono::steady_clock::now() - start)
                               .count()}});
+    ModelSpec resolved = spec;
+    resolved.backend = choice.Label();  // what ListModels reports: "cpu", "cuda:0/bf16"
     set->models_.push_back(std::make_unique<ServedModel>(
-        spec, std::move(*model), std::move(rpcs), scheduling,
+        std::move(resolved), std::move(*model), std::move(rpcs), scheduling,
         metrics ? metrics->ObserverFor(spec.name) : nullptr));
   }
   return set;

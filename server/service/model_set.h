@@ -83,7 +83,10 @@ class ModelSet {
   const std::vector<std::unique_ptr<ServedModel>>& models() const { return models_; }
 
  private:
+  // Declared before models_ so they outlive them: the CPU backend is shared, each CUDA model has
+  // its own (its own stream).
   std::unique_ptr<kernels::Backend> cpu_;
+  std::vector<std::unique_ptr<kernels::Backend>> devices_;
   std::vector<std::unique_ptr<ServedModel>> models_;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "server/model/config_json.h"
+#include "server/service/backend_choice.h"
 #include "server/util/cli_args.h"
 #include "server/util/status_macros.h"
 
@@ -29,11 +30,6 @@ absl::StatusOr<std::vector<Rpc>> ParseRpcList(const std::vector<std::string>& na
   return rpcs;
 }
 
-absl::Status CheckBackendName(const std::string& backend, const std::string& where) {
-  if (backend == "cpu" || backend.rfind("cuda", 0) == 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(where, ": unknown backend \"", backend, "\" (cpu or cuda:N)"));
-}
 
 std::string DefaultModelName(const std::string& path) {
   std::filesystem::path p(path);
@@ -64,6 +60,9 @@ absl::Status CheckConfig(const ServerConfig& c) {
         "limits must be positive (and --max-request-bytes at least 1024)");
   }
   if (c.kv_cache_mib < 1) return absl::InvalidArgumentError("--kv-cache-mib must be positive");
+  if (!(c.scheduling.gpu_memory_utilization > 0 && c.scheduling.gpu_memory_utilization <= 1)) {
+    return absl::InvalidArgumentError("--gpu-memory-utilization must be in (0, 1]");
+  }
   const SchedulingConfig& s = c.scheduling;
   if (s.max_running_requests < 1 || s.max_step_tokens < 1 || s.max_queue_requests < 1 ||
       s.max_queue_tokens < 1 || s.max_encoder_batch < 1 || s.max_encoder_batch_tokens < 1) {
@@ -122,14 +121,15 @@ absl::Status CheckKeys(const nlohmann::json& j, const std::set<std::string>& kno
 
 absl::StatusOr<ModelSpec> ModelFromJson(const nlohmann::json& j, size_t index) {
   std::string where = absl::StrCat("config: models[", index, "]");
-  INFER_RETURN_IF_ERROR(CheckKeys(j, {"name", "path", "rpcs", "backend"}, where));
+  INFER_RETURN_IF_ERROR(CheckKeys(j, {"name", "path", "rpcs", "backend", "dtype"}, where));
   ModelSpec m;
   INFER_RETURN_IF_ERROR(ReadString(j, "path", &m.path));
   if (m.path.empty()) return absl::InvalidArgumentError(where + ": \"path\" is required");
   m.name = DefaultModelName(m.path);
   INFER_RETURN_IF_ERROR(ReadString(j, "name", &m.name));
   INFER_RETURN_IF_ERROR(ReadString(j, "backend", &m.backend));
-  INFER_RETURN_IF_ERROR(CheckBackendName(m.backend, where));
+  INFER_RETURN_IF_ERROR(ReadString(j, "dtype", &m.dtype));
+  INFER_RETURN_IF_ERROR(CheckBackendSpec(m.backend, m.dtype, where));
   if (j.contains("rpcs")) {
     if (!j["rpcs"].is_array()) return absl::InvalidArgumentError(where + ": \"rpcs\" must be a list");
     std::vector<std::string> names;
@@ -157,7 +157,8 @@ absl::StatusOr<ModelSpec> ParseModelFlag(std::string_view flag) {
     m.path = parts[0].substr(eq + 1);
   }
   if (m.name.empty() || m.path.empty()) {
-    return absl::InvalidArgumentError(where + ": expected NAME=PATH[,rpcs=A+B][,backend=cpu]");
+    return absl::InvalidArgumentError(where +
+                                      ": expected NAME=PATH[,rpcs=A+B][,backend=B][,dtype=D]");
   }
   for (size_t i = 1; i < parts.size(); ++i) {
     size_t e = parts[i].find('=');
@@ -169,12 +170,14 @@ absl::StatusOr<ModelSpec> ParseModelFlag(std::string_view flag) {
       if (m.rpcs.empty()) return absl::InvalidArgumentError(where + ": rpcs= names no RPC");
     } else if (key == "backend") {
       m.backend = value;
-      INFER_RETURN_IF_ERROR(CheckBackendName(m.backend, where));
+    } else if (key == "dtype") {
+      m.dtype = value;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": unknown option \"", key, "\" (rpcs, backend)"));
+          absl::StrCat(where, ": unknown option \"", key, "\" (rpcs, backend, dtype)"));
     }
   }
+  INFER_RETURN_IF_ERROR(CheckBackendSpec(m.backend, m.dtype, where));
   return m;
 }
 
@@ -186,7 +189,8 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
        "max_request_bytes", "kv_cache_mib", "shutdown_grace_seconds",
        "shutdown_delay_seconds", "ready_file", "log_format", "max_running_requests",
        "max_step_tokens", "max_queue_requests", "max_queue_tokens", "prefix_caching",
-       "kv_block_size", "max_encoder_batch", "max_encoder_batch_tokens", "batch_delay_ms"},
+       "kv_block_size", "max_encoder_batch", "max_encoder_batch_tokens", "batch_delay_ms",
+       "gpu_memory_utilization"},
       "config"));
   INFER_RETURN_IF_ERROR(ReadString(j, "listen", &c->listen));
   INFER_RETURN_IF_ERROR(ReadString(j, "metrics_listen", &c->metrics_listen));
@@ -217,7 +221,8 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
   }
   for (auto [key, field] : {std::pair{"shutdown_grace_seconds", &c->shutdown_grace_seconds},
                              std::pair{"shutdown_delay_seconds", &c->shutdown_delay_seconds},
-                             std::pair{"batch_delay_ms", &s.batch_delay_ms}}) {
+                             std::pair{"batch_delay_ms", &s.batch_delay_ms},
+                             std::pair{"gpu_memory_utilization", &s.gpu_memory_utilization}}) {
     if (!j.contains(key)) continue;
     if (!j[key].is_number()) {
       return absl::InvalidArgumentError(absl::StrCat("config: \"", key, "\" must be a number"));
@@ -235,13 +240,15 @@ absl::Status ApplyConfigJson(const nlohmann::json& j, ServerConfig* c) {
 }
 
 const char* ServerUsage() {
-  return R"(usage: infer-server --model NAME=PATH[,rpcs=Generate+Classify+...][,backend=cpu] ...
+  return R"(usage: infer-server --model NAME=PATH[,rpcs=Generate+Classify+...][,backend=B][,dtype=D] ...
 
 Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model folders.
 
-  --model NAME=PATH[,..]     a model folder to serve (repeatable); rpcs= limits what it answers
+  --model NAME=PATH[,..]     a model folder to serve (repeatable); rpcs= limits what it answers;
+                             backend= auto (default: the first GPU if any, else cpu), cpu,
+                             cuda, cuda:N; dtype= bf16 (CUDA default), fp16, fp32 (CPU: fp32)
   --config FILE              JSON config (same keys as the flags, with "models": [{"name", "path",
-                             "rpcs", "backend"}]); flags given as well override it
+                             "rpcs", "backend", "dtype"}]); flags given as well override it
   --listen HOST:PORT         gRPC address (default 0.0.0.0:50051; port 0 picks a free one)
   --metrics-listen HOST:PORT Prometheus /metrics address (default 0.0.0.0:9090; "off" disables)
   --max-batch N              inputs per Classify/Embed/Tokenize request (default 64)
@@ -251,7 +258,9 @@ Serves the infer.v1.InferenceService gRPC API for the named Hugging Face model f
   --max-explain-forward-passes N  model evaluations per ExplainAttention request (default 4096)
   --max-explain-bytes N      payload bytes per ExplainAttention reply (default 536870912)
   --max-request-bytes N      largest request message (default 4194304)
-  --kv-cache-mib N           KV cache pool per causal model (default 512)
+  --kv-cache-mib N           KV cache pool per causal model on the CPU (default 512)
+  --gpu-memory-utilization F share of a GPU's memory the server may use; CUDA models' KV caches
+                             get what weights and activations leave of it (default 0.9)
   --kv-block-size N          tokens per KV cache block (default 16)
   --prefix-caching on|off    reuse cached KV blocks of identical prompt prefixes (default on)
   --max-running-requests N   Generate requests batched together per model (default 64)
@@ -328,6 +337,8 @@ absl::StatusOr<ServerConfig> ParseServerArgs(int argc, char** argv) {
   if (delay) c.shutdown_delay_seconds = *delay;
   INFER_ASSIGN_OR_RETURN(std::optional<double> batch_delay, args.GetDouble("batch-delay-ms"));
   if (batch_delay) c.scheduling.batch_delay_ms = *batch_delay;
+  INFER_ASSIGN_OR_RETURN(std::optional<double> gpu_util, args.GetDouble("gpu-memory-utilization"));
+  if (gpu_util) c.scheduling.gpu_memory_utilization = *gpu_util;
   if (auto v = args.Get("prefix-caching")) {
     if (*v != "on" && *v != "off") {
       return absl::InvalidArgumentError("--prefix-caching must be on or off");

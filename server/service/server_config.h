@@ -17,7 +17,8 @@ namespace infer::service {
 struct ModelSpec {
   std::string name;
   std::string path;
-  std::string backend = "cpu";  // "cpu", or "cuda:N" once the CUDA backend exists
+  std::string backend = "auto";  // "auto" (a GPU when one is visible), "cpu", "cuda", "cuda:N"
+  std::string dtype;             // "bf16" (CUDA default), "fp16", "fp32" (the CPU's only one)
   std::vector<Rpc> rpcs;        // empty: every RPC the model's architecture can answer
 };
 
@@ -43,6 +44,9 @@ struct SchedulingConfig {
   int max_encoder_batch = 64;        // inputs per encoder forward (Embed, Classify)
   int64_t max_encoder_batch_tokens = 8192;
   double batch_delay_ms = 2;         // how long an encoder input waits for company
+  // CUDA models: the share of the device's memory the process may use (weights, activations and
+  // the KV cache, which gets what is left); CPU models size their pool from --kv-cache-mib.
+  double gpu_memory_utilization = 0.9;
 };
 
 struct ServerConfig {
@@ -58,7 +62,7 @@ struct ServerConfig {
   std::string log_format = "json";   // "json" or "text"
 };
 
-// "NAME=PATH[,rpcs=Generate+Classify][,backend=cpu]". A bare PATH names the model after its
+// "NAME=PATH[,rpcs=Generate+Classify][,backend=cpu|cuda:N|auto][,dtype=bf16]". A bare PATH names the model after its
 // folder.
 absl::StatusOr<ModelSpec> ParseModelFlag(std::string_view flag);
 

@@ -28,7 +28,10 @@ absl::StatusOr<std::unique_ptr<TaskModel>> TaskModel::Load(const std::string& fo
         " tokens but the model's vocabulary only ", t->model_.info().vocab_size));
   }
   if (t->model_.decoder) {
-    t->lm_ = std::make_unique<runtime::LmEngine>(std::move(t->model_.decoder), backend, lm);
+    runtime::LmEngineOptions sized = lm;
+    INFER_ASSIGN_OR_RETURN(sized.kv_cache_bytes,
+                           runtime::KvCacheBytesFor(t->model_.decoder->info(), backend, lm));
+    t->lm_ = std::make_unique<runtime::LmEngine>(std::move(t->model_.decoder), backend, sized);
     INFER_ASSIGN_OR_RETURN(t->gen_defaults_, runtime::LoadGenerationDefaults(folder));
     if (t->gen_defaults_.eos_token_ids.empty() && t->tokenizer_->eos().has_value()) {
       t->gen_defaults_.eos_token_ids.push_back(*t->tokenizer_->eos());
