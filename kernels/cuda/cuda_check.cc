@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "kernels/cuda/cublaslt_api.h"
+
 namespace infer::kernels::cuda {
 
 void ThrowCudaError(cudaError_t err, const char* expr, const char* file, int line) {
@@ -15,9 +17,11 @@ void ThrowCudaError(cudaError_t err, const char* expr, const char* file, int lin
 }
 
 void ThrowCublasError(cublasStatus_t st, const char* expr, const char* file, int line) {
-  std::string msg = std::string("cuBLAS error ") + cublasLtGetStatusName(st) + " (" +
-                    cublasLtGetStatusString(st) + ") in " + expr + " at " + file + ":" +
-                    std::to_string(line);
+  const CublasLtApi* lt = CublasLt(nullptr);
+  std::string msg = std::string("cuBLAS error ") +
+                    (lt ? lt->GetStatusName(st) : std::to_string(static_cast<int>(st)).c_str()) +
+                    " (" + (lt ? lt->GetStatusString(st) : "") + ") in " + expr + " at " + file +
+                    ":" + std::to_string(line);
   if (st == CUBLAS_STATUS_ALLOC_FAILED) throw DeviceOutOfMemory(msg);
   throw std::runtime_error(msg);
 }

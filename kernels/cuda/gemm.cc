@@ -32,19 +32,22 @@ int Alignment(const void* p) {
 }  // namespace
 
 Gemm::Gemm(cudaStream_t stream, DeviceAllocator* alloc) : stream_(stream), alloc_(alloc) {
-  INFER_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  std::string why;
+  lt_ = CublasLt(&why);
+  if (lt_ == nullptr) throw std::runtime_error("cuBLASLt unavailable: " + why);
+  INFER_CUBLAS_CHECK(lt_->Create(&handle_));
   workspace_bytes_ = kWorkspaceBytes;
   workspace_ = alloc_->Allocate(workspace_bytes_);
 }
 
 Gemm::~Gemm() {
   for (auto& [key, plan] : plans_) {
-    if (plan->desc) cublasLtMatmulDescDestroy(plan->desc);
-    if (plan->a) cublasLtMatrixLayoutDestroy(plan->a);
-    if (plan->b) cublasLtMatrixLayoutDestroy(plan->b);
-    if (plan->d) cublasLtMatrixLayoutDestroy(plan->d);
+    if (plan->desc) lt_->MatmulDescDestroy(plan->desc);
+    if (plan->a) lt_->MatrixLayoutDestroy(plan->a);
+    if (plan->b) lt_->MatrixLayoutDestroy(plan->b);
+    if (plan->d) lt_->MatrixLayoutDestroy(plan->d);
   }
-  if (handle_) cublasLtDestroy(handle_);
+  if (handle_) lt_->Destroy(handle_);
   alloc_->Free(workspace_);
 }
 
@@ -56,39 +59,39 @@ Gemm::Plan* Gemm::GetPlan(const Key& key) {
   const cudaDataType_t in_t = static_cast<cudaDataType_t>(key.in_t);
   const cudaDataType_t out_t = static_cast<cudaDataType_t>(key.out_t);
   // float32 inputs stay float32 (no TF32): the fp32 backend is there for fidelity.
-  INFER_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  INFER_CUBLAS_CHECK(lt_->MatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_t = CUBLAS_OP_T, op_n = CUBLAS_OP_N;
-  INFER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
+  INFER_CUBLAS_CHECK(lt_->MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
                                                     &op_t, sizeof(op_t)));
-  INFER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
+  INFER_CUBLAS_CHECK(lt_->MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                                     &op_n, sizeof(op_n)));
   const auto epilogue = static_cast<cublasLtEpilogue_t>(key.epilogue);
-  INFER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+  INFER_CUBLAS_CHECK(lt_->MatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                     &epilogue, sizeof(epilogue)));
   // A = w: K x N column-major (ld K), transposed; B = x: K x M (ld K); D = y^T: N x M (ld N).
-  INFER_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, in_t, key.k, key.n, key.k));
-  INFER_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, in_t, key.k, key.m, key.k));
-  INFER_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, out_t, key.n, key.m, key.n));
+  INFER_CUBLAS_CHECK(lt_->MatrixLayoutCreate(&plan->a, in_t, key.k, key.n, key.k));
+  INFER_CUBLAS_CHECK(lt_->MatrixLayoutCreate(&plan->b, in_t, key.k, key.m, key.k));
+  INFER_CUBLAS_CHECK(lt_->MatrixLayoutCreate(&plan->d, out_t, key.n, key.m, key.n));
 
   cublasLtMatmulPreference_t pref;
-  INFER_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  INFER_CUBLAS_CHECK(lt_->MatmulPreferenceCreate(&pref));
   const uint64_t ws = workspace_bytes_;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+  lt_->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                        sizeof(ws));
   const uint32_t ax = key.align_w, bx = key.align_x, dx = key.align_y;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ax,
+  lt_->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &ax,
                                        sizeof(ax));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &bx,
+  lt_->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &bx,
                                        sizeof(bx));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &dx,
+  lt_->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &dx,
                                        sizeof(dx));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &dx,
+  lt_->MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &dx,
                                        sizeof(dx));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b,
+  cublasStatus_t st = lt_->MatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b,
                                                      plan->d, plan->d, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
+  lt_->MatmulPreferenceDestroy(pref);
   plan->ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
   if (plan->ok) plan->algo = result.algo;
   Plan* raw = plan.get();
@@ -128,11 +131,11 @@ bool Gemm::Run(const void* x, const void* w, DType in_dtype, void* y, DType out_
                              std::to_string(k) + "]^T");
   }
   if (fused && bias != nullptr) {
-    INFER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+    INFER_CUBLAS_CHECK(lt_->MatmulDescSetAttribute(
         plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   const float alpha = 1.0f, beta = 0.0f;
-  INFER_CUBLAS_CHECK(cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta,
+  INFER_CUBLAS_CHECK(lt_->Matmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta,
                                     y, plan->d, y, plan->d, &plan->algo, workspace_,
                                     workspace_bytes_, stream_));
   return fused || !wants_epilogue;

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/cublaslt_api.h"
 
 namespace infer::kernels::cuda {
 
@@ -54,6 +55,7 @@ class Gemm {
 
   cudaStream_t stream_;
   DeviceAllocator* alloc_;
+  const CublasLtApi* lt_ = nullptr;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;

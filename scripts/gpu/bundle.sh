@@ -182,7 +182,7 @@ for soname in "${!lib_from[@]}"; do
   cp -L "${lib_from[$soname]}" "$stage/lib/$soname"
 done
 for soname in libstdc++.so.6 libgcc_s.so.1; do
-  p=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')
+  p=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ && !p {p = $NF} END {print p}')
   [[ -n $p ]] && cp -L "$p" "$stage/lib-fallback/$soname"
 done
 
@@ -315,7 +315,7 @@ mv "$stage" "$GPU_DIR"
 
 say "$summary"
 say "bundled: ${built[*]}"
-say "manifest: $GPU_DIR/MANIFEST.md; on the GPU machine: run tool, carry [\"$GPU_DIR\"], command 'bash scripts/gpu/run.sh all'"
+say "manifest: $GPU_DIR/MANIFEST.md; on the GPU machine (scripts/gpu/README.md): run tool, carry [\"$GPU_DIR\"], 'bash scripts/gpu/run.sh check tests', then 'bash scripts/gpu/run.sh bench'"
 if ((${#failed[@]})); then
   say "PARTIAL BUNDLE: not built: ${failed[*]}"
   exit 3

@@ -139,14 +139,16 @@ setup() {
     fi
   done
   # libcuda.so.1 (the driver's): normally in the loader cache; else where containers mount it.
-  if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+  # (grep -c, not -q: with pipefail an early grep exit would fail the pipeline)
+  if [[ $(ldconfig -p 2>/dev/null | grep -c 'libcuda\.so\.1 ') == 0 ]]; then
     for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
       if [[ -e $d/libcuda.so.1 ]]; then ld+=":$d"; CUDA_LIB_NOTE+="libcuda.so.1: $d; "; break; fi
     done
   fi
   # Our libstdc++ only if the machine's is older than the build machine's (not expected).
-  if for f in "$BIN"/*; do LD_LIBRARY_PATH="$ld" ldd "$f" 2>&1; done |
-      grep -qE "(GLIBCXX|CXXABI)_[0-9.]+' not found"; then
+  local ldd_all
+  ldd_all=$(for f in "$BIN"/*; do LD_LIBRARY_PATH="$ld" ldd "$f" 2>&1; done)
+  if grep -qE "(GLIBCXX|CXXABI)_[0-9.]+' not found" <<<"$ldd_all"; then
     ld="$GPU_DIR/lib:$GPU_DIR/lib-fallback:${ld#"$GPU_DIR/lib:"}"
     CUDA_LIB_NOTE+="libstdc++/libgcc_s: the bundle's (the machine's are older); "
   fi
@@ -184,8 +186,12 @@ PY
     echo "### paths"; echo "$PATH_NOTE"; echo "$CUDA_LIB_NOTE"; echo "GPU_LD_LIBRARY_PATH=$GPU_LD_LIBRARY_PATH"
   } >"$LOGS/machine.txt" 2>&1
   local gpu
-  gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | head -1)
-  row "- GPU: $gpu"
+  if command -v nvidia-smi >/dev/null; then
+    gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | head -1)
+    row "- GPU: $gpu"
+  else
+    row "- GPU: **nvidia-smi not found**"; CHECK_FAILED=1
+  fi
   row "- machine: $(uname -m), $(grep -oP 'PRETTY_NAME="\K[^"]*' /etc/os-release), $(ldd --version | head -1 | grep -o '[0-9.]*$') glibc (bundle needs GLIBC_${BUNDLE_NEEDS_GLIBC:-?}, GLIBCXX_${BUNDLE_NEEDS_GLIBCXX:-?}), $(nproc) cores"
   row "- bundle: commit ${BUNDLE_COMMIT:-?} (${BUNDLE_DIRTY_FILES:-?} modified tracked, ${BUNDLE_UNTRACKED_SOURCES:-?} untracked source files), built ${BUNDLE_DATE:-?}, sm_${BUNDLE_ARCH:-?}, nvcc ${BUNDLE_NVCC:-?}; not built there: ${BUNDLE_FAILED:-none}"
   row "- paths: $PATH_NOTE"
