@@ -36,7 +36,8 @@ if ! python3 "$here/sdpa_reference.py" "${quick[@]}" | tee "$sdpa_json" >&2; the
   echo "sdpa_reference.py failed; the table has no SDPA column values" >&2
 fi
 
-gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || true)
+gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 ||
+  true)
 python3 - "$infer_json" "$sdpa_json" "$gpu" "$0 $out $build $*" <<'PY' | tee "$out"
 import datetime
 import json

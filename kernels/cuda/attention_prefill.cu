@@ -178,6 +178,8 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(const PrefillArgs a
     }
     IssueKvTile<HD>(sVa, a.v, a.kv, kh, row_slot, ld_row, ld_c);
     CpAsyncCommit();
+    // The next key tile's rows: its block-table reads are in flight during S = Q K_j^T.
+    if (j + 1 < num_tiles) key_rows(n0 + kBN);
 
     // S = Q K_j^T: n-block nb holds keys n0 + 8nb .. n0 + 8nb + 7.
     float sacc[NB][4];
@@ -210,7 +212,6 @@ __global__ void __launch_bounds__(kThreads, 3) PrefillKernel(const PrefillArgs a
     CpAsyncWaitAll();
     __syncthreads();  // V_j landed; every warp is done with K_j
     if (j + 1 < num_tiles) {
-      key_rows(n0 + kBN);
       IssueKvTile<HD>(sKa, a.k, a.kv, kh, row_slot, ld_row, ld_c);
       CpAsyncCommit();
     }
