@@ -13,6 +13,6 @@ for f in cpu/attention cpu/kv_write half_convert tensor; do
   wait -n || true
 done
 wait
-g++ $FLAGS -c emu_main.cc -o $OUT/emu_main.o
+g++ $FLAGS -c $E/emu_main.cc -o $OUT/emu_main.o
 g++ $FLAGS -fopenmp $OUT/*.o -o $W/emu_attn -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas
 echo built
