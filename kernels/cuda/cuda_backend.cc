@@ -249,9 +249,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-bool CudaBackendBuilt() { return true; }
-
-int CudaDeviceCount() {
+// The plugin's entry points (kernels/cuda_plugin.cc loads this library with dlopen).
+extern "C" __attribute__((visibility("default"))) int InferCudaDeviceCount() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     cudaGetLastError();
@@ -260,7 +259,16 @@ int CudaDeviceCount() {
   return n;
 }
 
-std::unique_ptr<Backend> MakeCudaBackend(const CudaBackendOptions& options, std::string* error) {
+std::unique_ptr<Backend> MakeCudaBackendImpl(const CudaBackendOptions& options,
+                                             std::string* error);
+
+extern "C" __attribute__((visibility("default"))) Backend* InferMakeCudaBackend(
+    const CudaBackendOptions* options, std::string* error) {
+  return MakeCudaBackendImpl(*options, error).release();
+}
+
+std::unique_ptr<Backend> MakeCudaBackendImpl(const CudaBackendOptions& options,
+                                             std::string* error) {
   auto fail = [&](std::string why) -> std::unique_ptr<Backend> {
     if (error) *error = std::move(why);
     return nullptr;

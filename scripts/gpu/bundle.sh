@@ -153,6 +153,14 @@ for n in "${built[@]}"; do
   strip --strip-unneeded -o "$stage/bin/$n" "$BUILD/${artifact[$n]}"
   stripped_size[$n]=$(stat -c %s "$stage/bin/$n")
 done
+# The CUDA backend is a dlopen()ed plugin (kernels/cuda_plugin.cc): the executables look for it
+# next to themselves first, so it travels in bin/.
+if [ -f "$BUILD/kernels/libinfer_cuda.so" ]; then
+  strip --strip-unneeded -o "$stage/bin/libinfer_cuda.so" "$BUILD/kernels/libinfer_cuda.so"
+else
+  echo "bundle: $BUILD/kernels/libinfer_cuda.so is missing: the CUDA backend would not load" >&2
+  exit 3
+fi
 
 # Shared libraries: everything ldd resolves except what the GPU machine must provide itself.
 # glibc's own libraries must never travel (they have to match its ld.so); libstdc++/libgcc_s are

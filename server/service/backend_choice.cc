@@ -68,6 +68,7 @@ absl::StatusOr<BackendChoice> ResolveBackend(const std::string& backend,
   INFER_RETURN_IF_ERROR(CheckBackendSpec(backend, dtype, "backend"));
   INFER_ASSIGN_OR_RETURN(Parsed p, ParseBackend(backend));
   BackendChoice c;
+  if (p.kind == Parsed::kCpu) return c;  // no CUDA runtime call at all for an explicit "cpu"
   const int devices = kernels::CudaDeviceCount();
   if (p.kind == Parsed::kAuto) {
     c.cuda = devices > 0;
