@@ -2,12 +2,19 @@
 // measurement, so that benchmarks/run_cpu.sh can set them beside PyTorch's (torch_bench.py).
 //
 //   engine_bench [--models /tmp/infer-bench] [--reps 5] [--warmup 1] [--filter substr] [--ops]
+//                [--perf-ctl FIFO]
 //
 // Measurements (names as in the "bench" field):
 //   machine        sgemm peak (OpenBLAS, the GEMM behind CpuBackend::Linear) and memory read
 //                  bandwidth: the roofline every other figure is compared with.
 //   gpt2_prefill   one Step over a prompt of 128 / 512 random tokens, batch 1 -> tokens/s.
 //   gpt2_decode    a 128-token prompt, then 128 Steps of one token each, argmax on the host.
+//   gpt2_decode_b  (--filter gpt2_decode_b16, or gpt2_decode_batch for B = 1, 4, 16, 64) B
+//                  sequences with 64-token prompts, then 64 Steps of B tokens: the batched
+//                  decode step the scheduler runs at B streams, in the engine alone.
+//   skinny_gemm    (--filter skinny_gemm, or e.g. skinny_gemm_m16) y = x w^T for 16 to 512
+//                  rows on GPT-2 small's weight shapes: each SkinnyGemm variant the CPU runs
+//                  (AVX2, AVX-512) against OpenBLAS's SGEMM.
 //   minilm_embed   tasks::EmbedTokens over 32 sentences of 32 / 128 random tokens -> sentences/s.
 //   op             (--ops) the GPT-2 forward replayed op by op with random weights of the real
 //                  shapes, each backend call timed: where a prefill / decode step spends its time,
@@ -39,6 +46,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/skinny_gemm.h"
 #include "nlohmann/json.hpp"
 #include "server/model/registry.h"
 #include "server/runtime/lm_engine.h"
@@ -58,7 +66,19 @@ struct Options {
   int warmup = 1;
   std::string filter;  // run only measurements whose name contains this
   bool ops = false;
+  // perf's control FIFO (`perf record -D -1 --control fifo:PATH`): the batched decode lab enables
+  // the recording around its decode steps only, so a profile holds no prefill and no loading.
+  std::string perf_ctl;
 };
+
+// Writes "enable" / "disable" to perf's control FIFO, when one was given.
+void PerfControl(const Options& o, const char* cmd) {
+  if (o.perf_ctl.empty()) return;
+  if (FILE* f = std::fopen(o.perf_ctl.c_str(), "w")) {
+    std::fprintf(f, "%s\n", cmd);
+    std::fclose(f);
+  }
+}
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -285,6 +305,71 @@ void BenchGpt2(const Options& o, Backend* backend) {
   }
 }
 
+// Batched decode, as the continuous-batching scheduler runs it at B concurrent streams: B
+// sequences, each with its own random prompt (prefilled together in one Step, untimed), then
+// `steps` Steps of B items of one token each, host argmax per row. What a B-row decode step costs
+// in the engine alone (no gRPC, no scheduler): tokens/s = B * steps / time. Sequence 0's tokens are
+// reported so runs at different B can be compared: batching must not change them.
+void BenchGpt2DecodeBatch(const Options& o, Backend* backend) {
+  auto loaded = infer::model::LoadModel(o.models + "/gpt2-small", backend);
+  Check(loaded.status(), "loading gpt2-small");
+  const infer::model::ModelInfo info = loaded->info();
+  infer::runtime::LmEngineOptions lo;
+  lo.kv_cache_bytes = int64_t{1} << 30;
+  lo.prefix_caching = false;
+  infer::runtime::LmEngine engine(std::move(loaded->decoder), backend, lo);
+  const int V = info.vocab_size, prompt_len = 64, steps = 64;
+  for (int batch : {1, 4, 16, 64}) {
+    const std::string name = "gpt2_decode_b" + std::to_string(batch);
+    if (o.filter != name && o.filter != "gpt2_decode_batch" && o.filter != "gpt2_decode_b")
+      continue;
+    std::vector<int32_t> seq0;
+    std::vector<double> per_step;
+    auto t = Repeat(o, [&] {
+      std::vector<infer::runtime::StepItem> items(batch);
+      std::vector<int32_t> next(batch);
+      infer::runtime::StepOutput out;
+      for (int b = 0; b < batch; ++b) {
+        auto s = engine.NewSequence();
+        Check(s.status(), "NewSequence");
+        items[b] = {*s, RandomIds(5000 + 131 * b, prompt_len, V)};
+      }
+      // All prompts in one Step (batch * 64 rows: the SGEMM path, apart in a profile).
+      Check(engine.Step(items, false, &out), "batch prefill");
+      for (int b = 0; b < batch; ++b) next[b] = Argmax(out.logits.data() + size_t(b) * V, V);
+      seq0.clear();
+      per_step.clear();
+      PerfControl(o, "enable");
+      auto t0 = Clock::now();
+      for (int i = 0; i < steps; ++i) {
+        for (int b = 0; b < batch; ++b) items[b].tokens.assign(1, next[b]);
+        seq0.push_back(next[0]);
+        auto s0 = Clock::now();
+        Check(engine.Step(items, false, &out), "batch decode Step");
+        per_step.push_back(Seconds(s0, Clock::now()));
+        for (int b = 0; b < batch; ++b) next[b] = Argmax(out.logits.data() + size_t(b) * V, V);
+      }
+      double s = Seconds(t0, Clock::now());
+      PerfControl(o, "disable");
+      for (auto& it : items) engine.Release(it.seq);
+      return s;
+    });
+    double flops = 0;
+    for (int i = 0; i < steps; ++i) flops += batch * DecoderFlops(info, prompt_len + i, 1, 1);
+    json j = {{"bench", "gpt2_decode_batch"}, {"impl", "engine"}, {"prompt_len", prompt_len},
+              {"steps", steps}, {"batch", batch}, {"median_step_s", Median(per_step)},
+              {"seq0_tokens", std::vector<int32_t>(seq0.begin(), seq0.begin() + 8)},
+              {"seq0_hash", std::accumulate(seq0.begin(), seq0.end(), uint64_t{0},
+                                            [](uint64_t h, int32_t v) {
+                                              return SplitMix64(h ^ static_cast<uint64_t>(v));
+                                            })}};
+    j.update(Timing(t));
+    j["tokens_per_s"] = batch * steps / Median(t);
+    j["gflops"] = flops / Median(t) / 1e9;
+    Emit(j);
+  }
+}
+
 // ---- MiniLM embeddings through tasks::EmbedTokens -----------------------------------------------
 
 void BenchMiniLm(const Options& o, Backend* backend) {
@@ -323,6 +408,69 @@ void BenchMiniLm(const Options& o, Backend* backend) {
     j["sentences_per_s"] = batch / Median(t);
     j["gflops"] = flops * batch / Median(t) / 1e9;
     Emit(j);
+  }
+}
+
+// ---- Few-row GEMM lab: CpuBackend::Linear's paths on GPT-2 small's shapes ---------------------
+// y[m, n] = x[m, k] w[n, k]^T for m rows (16: a 16-stream decode step; 64 to 512: prefill
+// chunks) on the four GPT-2 small weight shapes, by each SkinnyGemm variant this CPU runs and by
+// OpenBLAS's SGEMM (the path Linear takes past SkinnyGemmMaxRows(k)). Weights rotate over 12
+// copies (the LM head is 154 MB alone), so they come from memory as in a decode step.
+void BenchSkinnyGemm(const Options& o) {
+  using infer::kernels::cpu::SkinnyGemmIsa;
+  struct Shape {
+    int64_t n, k;
+    const char* name;
+  };
+  const Shape shapes[] = {{768, 768, "qkvo"}, {3072, 768, "fc"}, {768, 3072, "proj"},
+                          {50257, 768, "lm_head"}};
+  for (int64_t m : {16, 64, 256, 512}) {
+    for (const Shape& sh : shapes) {
+      const std::string name = "skinny_gemm_m" + std::to_string(m) + "_" + sh.name;
+      if (!o.filter.empty() && name.find(o.filter) == std::string::npos) continue;
+      const int copies = sh.n > 10000 ? 1 : 12;
+      std::vector<std::vector<float>> w(copies, std::vector<float>(sh.n * sh.k));
+      for (int c = 0; c < copies; ++c) {
+        for (size_t i = 0; i < w[c].size(); ++i) {
+          w[c][i] = static_cast<float>(SplitMix64(i + 31 * c) % 2001) * 1e-5f - 0.01f;
+        }
+      }
+      std::vector<float> x(m * sh.k), y(m * sh.n);
+      for (size_t i = 0; i < x.size(); ++i) {
+        x[i] = static_cast<float>(SplitMix64(i) % 2001) * 1e-3f - 1;
+      }
+      struct Variant {
+        std::string impl;
+        std::function<void(const float*)> run;
+      };
+      std::vector<Variant> variants;
+      for (SkinnyGemmIsa isa : {SkinnyGemmIsa::kAvx2, SkinnyGemmIsa::kAvx512}) {
+        if (!infer::kernels::cpu::SkinnyGemmIsaSupported(isa)) continue;
+        variants.push_back({isa == SkinnyGemmIsa::kAvx2 ? "skinny_avx2" : "skinny_avx512",
+                            [&, isa](const float* wc) {
+                              infer::kernels::cpu::SkinnyGemmWith(isa, x.data(), m, sh.k, wc,
+                                                                  sh.n, y.data());
+                            }});
+      }
+      variants.push_back({"openblas_sgemm", [&](const float* wc) {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, sh.n, sh.k,
+                                        1.0f, x.data(), sh.k, wc, sh.k, 0.0f, y.data(), sh.n);
+                          }});
+      const int calls = sh.n > 10000 ? 2 : 24;  // per timed repetition
+      for (const Variant& v : variants) {
+        auto t = Repeat(o, [&] {
+          auto t0 = Clock::now();
+          for (int i = 0; i < calls; ++i) v.run(w[i % copies].data());
+          return Seconds(t0, Clock::now()) / calls;
+        });
+        json j = {{"bench", "skinny_gemm"}, {"impl", v.impl}, {"m", m}, {"n", sh.n},
+                  {"k", sh.k}, {"shape", sh.name}};
+        j.update(Timing(t));
+        j["gflops"] = 2.0 * m * sh.n * sh.k / Median(t) / 1e9;
+        j["weight_gbps"] = 4.0 * sh.n * sh.k / Median(t) / 1e9;
+        Emit(j);
+      }
+    }
   }
 }
 
@@ -715,9 +863,11 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = std::max(0, std::stoi(value()));
     else if (a == "--filter") o.filter = value();
     else if (a == "--ops") o.ops = true;
+    else if (a == "--perf-ctl") o.perf_ctl = value();
     else {
       std::fprintf(stderr,
-                   "usage: %s [--models DIR] [--reps N] [--warmup N] [--filter SUBSTR] [--ops]\n",
+                   "usage: %s [--models DIR] [--reps N] [--warmup N] [--filter SUBSTR] [--ops] "
+                   "[--perf-ctl FIFO]\n",
                    argv[0]);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -731,7 +881,10 @@ int main(int argc, char** argv) {
         {"openblas_threads", openblas_get_num_threads()},
         {"openblas_core", openblas_get_corename()}, {"reps", o.reps}, {"warmup", o.warmup}});
   if (want("sgemm_peak") || want("mem_read_bw") || want("machine")) BenchMachine(o);
-  if (want("gpt2_prefill") || want("gpt2_decode")) BenchGpt2(o, backend.get());
+  if (want("gpt2_prefill") || (want("gpt2_decode") && o.filter.find("gpt2_decode_b") != 0))
+    BenchGpt2(o, backend.get());
+  if (o.filter.find("gpt2_decode_b") == 0) BenchGpt2DecodeBatch(o, backend.get());
+  if (o.filter.find("skinny_gemm") == 0) BenchSkinnyGemm(o);
   if (want("minilm_embed")) BenchMiniLm(o, backend.get());
   if (o.ops) BenchOps(o, backend.get());
   return 0;

@@ -18,6 +18,8 @@
 #                more than the server's default 512                              (1024)
 #   SERVER       an infer-server binary to use instead of building $BUILD's (e.g. one built from
 #                another commit, to compare before / after)
+#   LOAD_GENERATOR  a load_generator binary to use instead of building $BUILD's; with SERVER
+#                too, nothing is built (A/B runs on a busy machine, or builds of another type)
 #   LABEL        words added to the RESULTS.md section title
 #   APPEND       1: append to RESULTS (benchmarks/RESULTS.md); 0: only print      (1)
 set -euo pipefail
@@ -37,7 +39,9 @@ APPEND=${APPEND:-1}
 RESULTS=${RESULTS:-benchmarks/RESULTS.md}
 
 SERVER=${SERVER:-}
-targets=(load_generator)
+LOAD_GENERATOR=${LOAD_GENERATOR:-}
+targets=()
+[[ -n $LOAD_GENERATOR ]] || targets+=(load_generator)
 commit="\`$(git rev-parse --short HEAD)\`"
 if [[ -n $SERVER ]]; then
   commit+=" (load generator); server binary \`$SERVER\`, built elsewhere"
@@ -45,10 +49,13 @@ else
   targets+=(infer-server)
   git diff --quiet HEAD -- server kernels proto CMakeLists.txt || commit+=" with uncommitted changes"
 fi
-echo "== build ($BUILD, Release: ${targets[*]})" >&2
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
-cmake --build "$BUILD" -j2 --target "${targets[@]}" >&2
+if ((${#targets[@]})); then
+  echo "== build ($BUILD, Release: ${targets[*]})" >&2
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "$BUILD" -j2 --target "${targets[@]}" >&2
+fi
 SERVER=${SERVER:-$BUILD/server/infer-server}
+LOAD_GENERATOR=${LOAD_GENERATOR:-$BUILD/benchmarks/load_generator}
 [[ -x $SERVER ]] || { echo "no infer-server binary at $SERVER" >&2; exit 1; }
 
 if [[ ! -f "$MODELS/gpt2-small/model.safetensors" ]]; then
@@ -99,7 +106,7 @@ if [[ -n $REQUESTS ]]; then
 else
   amount=(--duration-seconds "$DURATION") amount_env="DURATION=$DURATION"
 fi
-cmd=("$BUILD/benchmarks/load_generator" --target "127.0.0.1:$port" --model gpt2-small
+cmd=("$LOAD_GENERATOR" --target "127.0.0.1:$port" --model gpt2-small
      --concurrency "$CONCURRENCY" "${amount[@]}" --prompt-tokens "$PROMPT_TOKENS"
      --max-new-tokens "$NEW_TOKENS" --ignore-eos --warmup "$WARMUP" --json "$work/load.json")
 echo "== ${cmd[*]}" >&2

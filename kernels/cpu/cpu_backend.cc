@@ -12,6 +12,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/skinny_gemm.h"
 
 namespace infer::kernels {
 namespace {
@@ -59,7 +60,7 @@ class CpuBackend final : public Backend {
       // SGEMV streams the weight once, which is all this step can do.
       cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w.as<float>(), k, x.as<float>(), 1,
                   0.0f, y.as<float>(), 1);
-    } else if (m <= cpu::kSkinnyGemmMaxRows) {
+    } else if (m <= cpu::SkinnyGemmMaxRows(k)) {
       cpu::SkinnyGemm(x.as<float>(), m, k, w.as<float>(), n, y.as<float>());
     } else {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.as<float>(), k,

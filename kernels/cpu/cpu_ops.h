@@ -20,9 +20,10 @@ void GatedActivate(const float* x, int64_t rows, int64_t n, Activation act, floa
 void Rotary(const RotaryParams& p);
 void Attention(const AttentionParams& p);
 // y[m, n] = x[m, k] * w[n, k]^T without packing: for the few rows of batched decode steps
-// (up to kSkinnyGemmMaxRows; measured faster than OpenBLAS up to 64 rows on GPT-2 small shapes), where SGEMM's packing of w costs more than the arithmetic.
+// (up to SkinnyGemmMaxRows(k) of kernels/cpu/skinny_gemm.h: kSkinnyGemmMaxRows for the AVX2
+// kernel, more for the AVX-512 one), where SGEMM's packing of w costs more than the arithmetic.
 void SkinnyGemm(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y);
-constexpr int64_t kSkinnyGemmMaxRows = 64;
+constexpr int64_t kSkinnyGemmMaxRows = 64;  // the AVX2 kernel's limit
 void WriteKv(const KvWriteParams& p);
 // The reference of Backend::SampleTokens (kernels/cpu/sampling.cc).
 void SampleTokens(const SampleParams& p);

@@ -403,7 +403,7 @@ void GenerationScheduler::StepOnce() {
       observer_->ObserveQueueTime(Seconds(now - p.r->arrived));
     }
   }
-  ComputeOutput out;
+  ComputeOutput& out = step_out_;
   absl::Status st = engine_->Compute(items, so, &out);
   if (!st.ok()) {
     std::vector<Request*> failed;

@@ -110,6 +110,7 @@ class GenerationScheduler {
   std::vector<std::unique_ptr<Request>> waiting_;
   std::vector<std::unique_ptr<Request>> running_;
   int64_t preemptions_ = 0, reported_preemptions_ = 0;
+  ComputeOutput step_out_;  // kept across steps: LmEngine::Compute swaps its buffers with it
   PrefixCacheStats reported_prefix_;
   std::thread thread_;
 };

@@ -278,7 +278,9 @@ absl::Status LmEngine::Compute(std::span<const ComputeItem> items, const StepOpt
   // chunk).
   const bool drop_logits = b.logit_rows.empty();
   if (drop_logits) b.logit_rows.push_back(0);
-  model::DecoderOutput dout;
+  model::DecoderOutput& dout = forward_out_;
+  dout.logits.clear();  // the capacity stays
+  dout.final_hidden.clear();
   if (absl::Status st = model_->Forward(b, cache_, options.capture, &dout); !st.ok()) {
     rollback(items.size());
     return st;
@@ -287,8 +289,13 @@ absl::Status LmEngine::Compute(std::span<const ComputeItem> items, const StepOpt
   if (prefix_caching_) {
     for (Sequence* s : seqs) RegisterFull(*s);
   }
-  out->logits = std::move(dout.logits);
-  out->hidden = std::move(dout.final_hidden);
+  out->logits.swap(dout.logits);
+  out->hidden.swap(dout.final_hidden);
+  // Keep decode-step-sized buffers only; a one-off large output (all logits of a long input for an
+  // explanation) is not held on to.
+  constexpr size_t kKeepFloats = size_t{8} << 20;  // 32 MiB
+  if (dout.logits.capacity() > kKeepFloats) dout.logits = {};
+  if (dout.final_hidden.capacity() > kKeepFloats) dout.final_hidden = {};
   return absl::OkStatus();
 }
 

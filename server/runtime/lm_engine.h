@@ -144,6 +144,10 @@ class LmEngine final : public CausalLm {
   kernels::Backend* backend_;
   PagedKvCache cache_;
   std::unordered_map<SeqId, Sequence> seqs_;
+  // The forward's output buffers, kept from step to step: Compute swaps them with the caller's,
+  // so a caller that keeps its ComputeOutput too (the scheduler) reuses two logits buffers
+  // instead of allocating, page-faulting and zeroing megabytes every decode step.
+  model::DecoderOutput forward_out_;
   SeqId next_id_ = 1;
   bool prefix_caching_ = true;
   PrefixCacheStats prefix_stats_;
