@@ -1,6 +1,7 @@
 // Plain-function CPU kernels behind the CPU backend; also usable directly by reference tests.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/backend.h"
@@ -25,6 +26,9 @@ void Attention(const AttentionParams& p);
 void SkinnyGemm(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y);
 constexpr int64_t kSkinnyGemmMaxRows = 64;  // the AVX2 kernel's limit
 void WriteKv(const KvWriteParams& p);
+// memset(p, 0, bytes) split over a few threads when large (kernels/cpu/zero_fill.cc): how
+// Zeros faults a large buffer's pages in at a few GB/s instead of one thread's fault rate.
+void ZeroFill(void* p, size_t bytes);
 // The reference of Backend::SampleTokens (kernels/cpu/sampling.cc).
 void SampleTokens(const SampleParams& p);
 

@@ -9,9 +9,9 @@
 // AVX-512, compiled for that target alone and chosen at run time when the CPU has it (32 zmm
 // registers: 4 x 6, twice the lanes, and a software prefetch of the next weight tile while the
 // current one is in use). On the 2-core Zen 5 this was tuned on, the AVX-512 variant does a
-// 16-row GPT-2 decode step's GEMMs in ~0.55x the AVX2 variant's time and beats OpenBLAS 0.3.21
-// (which runs its Haswell kernels there) well past 64 rows, so Linear sends it up to
-// SkinnyGemmMaxRows(k) rows.
+// 16-row GPT-2 decode step's GEMMs in ~0.55x the AVX2 variant's time; it beats OpenBLAS 0.3.21's
+// AVX2 (Haswell) kernels up to 512 rows and its AVX-512 ones up to 48-128, so Linear sends it up
+// to SkinnyGemmMaxRows(k) rows.
 //
 // Work split: contiguous chunks of column tiles, taken dynamically by the threads (a thread
 // preempted by the gRPC threads that share the cores delays only its current chunk). A tile is
@@ -19,7 +19,9 @@
 // is large), rows go in blocks so that a block of x stays in L2.
 #include "kernels/cpu/skinny_gemm.h"
 
+#include <cblas.h>
 #include <immintrin.h>
+#include <strings.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -194,8 +196,30 @@ bool SkinnyGemmIsaSupported(SkinnyGemmIsa isa) {
   return isa == SkinnyGemmIsa::kAvx2 || Avx512Available();
 }
 
+namespace {
+
+bool OpenBlasRunsAvx512() {
+  static const bool avx512 = [] {
+    const char* name = openblas_get_corename();
+    if (name == nullptr) return false;
+    for (const char* wide : {"skylakex", "cooperlake", "sapphirerapids"}) {
+      if (strcasecmp(name, wide) == 0) return true;
+    }
+    return false;
+  }();
+  return avx512;
+}
+
+}  // namespace
+
 int64_t SkinnyGemmMaxRows(int64_t k) {
   if (SkinnyGemmDefaultIsa() != SkinnyGemmIsa::kAvx512) return kSkinnyGemmMaxRows;
+  // Crossovers measured with `engine_bench --filter skinny_gemm` on the 2-core Zen 5. OpenBLAS
+  // chooses its AVX-512 kernels there by itself (Cooperlake), unless OPENBLAS_CORETYPE pins
+  // another set (the machine these figures come from pins Haswell in its environment).
+  // Against AVX-512 OpenBLAS the k > 1024 crossover is ~48 rows; 64 is kept (1.3x slower at 64
+  // rows there) so that a decode step of up to 64 sequences never changes GEMM with its size.
+  if (OpenBlasRunsAvx512()) return k <= 1024 ? 128 : 64;
   return k <= 1024 ? 512 : 128;
 }
 

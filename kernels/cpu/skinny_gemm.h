@@ -15,9 +15,10 @@ bool SkinnyGemmIsaSupported(SkinnyGemmIsa isa);
 
 // The most rows of x (for an inner size k) for which SkinnyGemm beats OpenBLAS's SGEMM
 // (CpuBackend::Linear's other path) on GPT-2 small's shapes, with the default variant:
-// kSkinnyGemmMaxRows (64) for AVX2; for AVX-512, 512 when k <= 1024 and 128 above (at k = 3072
-// they tie at 256 rows). Measured against OpenBLAS 0.3.21's Haswell kernels on a 2-core Zen 5:
-// `engine_bench --filter skinny_gemm`.
+// kSkinnyGemmMaxRows (64) for AVX2. For AVX-512 it depends on the kernels OpenBLAS runs: against
+// its AVX2 (Haswell) kernels 512 when k <= 1024 and 128 above; against its AVX-512 kernels
+// (SkylakeX, Cooperlake) 128 and 64. Measured on a 2-core Zen 5: `engine_bench --filter
+// skinny_gemm` (benchmarks/RESULTS.md).
 int64_t SkinnyGemmMaxRows(int64_t k);
 
 // y[m, n] = x[m, k] * w[n, k]^T with the given variant (which must be supported). Each output
