@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/cpu_compute_thread.h"
 
 namespace infer::runtime {
 namespace {
@@ -229,7 +230,10 @@ void EncoderBatcher::Loop() {
     absl::Status status;
     // An exception must not escape the thread (std::terminate) nor leave callers waiting forever.
     try {
-      status = batch.front()->fn ? batch.front()->fn() : RunBatch(batch);
+      std::function<absl::Status()> work = [&] {
+        return batch.front()->fn ? batch.front()->fn() : RunBatch(batch);
+      };
+      status = options_.shared_cpu_compute ? RunOnCpuComputeThread(work) : work();
     } catch (const std::exception& e) {
       status = absl::InternalError(absl::StrCat("encoder worker: ", e.what()));
     }

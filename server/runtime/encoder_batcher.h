@@ -37,6 +37,9 @@ struct EncoderBatcherOptions {
   // request; a batch that is full (or has an exclusive job behind it) runs at once.
   std::chrono::microseconds max_delay{2000};
   QueueLimits queue;
+  // Compute on the process's shared CPU compute thread (server/runtime/cpu_compute_thread.h):
+  // set for models on the CPU backend.
+  bool shared_cpu_compute = false;
 };
 
 // One input's encoder outputs.

@@ -39,6 +39,9 @@ struct SchedulerOptions {
   int max_running_requests = 64;  // requests decoding together (each may hold several sequences)
   int max_step_tokens = 512;      // tokens one model step computes, decode tokens first
   QueueLimits queue;
+  // Compute on the process's shared CPU compute thread (server/runtime/cpu_compute_thread.h):
+  // set for models on the CPU backend.
+  bool shared_cpu_compute = false;
 };
 
 struct ScheduledGeneration {
@@ -77,6 +80,8 @@ class GenerationScheduler {
 
   void Loop();
   void RunJob(Job& job);
+  // fn on the shared CPU compute thread when options_.shared_cpu_compute, else here.
+  absl::Status RunCompute(const std::function<absl::Status()>& fn);
   void Reap();
   void Admit();
   void StepOnce();

@@ -1,5 +1,6 @@
 #include "server/service/model_set.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/service/backend_choice.h"
@@ -15,6 +16,8 @@ ServedModel::ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model
       rpcs_(std::move(rpcs)),
       observer_(std::move(observer)) {
   runtime::SchedulerObserver* obs = observer_ ? observer_.get() : runtime::NullObserver();
+  // CPU models compute on one shared thread (server/runtime/cpu_compute_thread.h says why).
+  const bool on_cpu = !absl::StartsWith(spec_.backend, "cuda");
   runtime::QueueLimits queue;
   queue.max_waiting_requests = scheduling.max_queue_requests;
   queue.max_waiting_tokens = scheduling.max_queue_tokens;
@@ -23,6 +26,7 @@ ServedModel::ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model
     o.max_running_requests = scheduling.max_running_requests;
     o.max_step_tokens = scheduling.max_step_tokens;
     o.queue = queue;
+    o.shared_cpu_compute = on_cpu;
     scheduler_ = std::make_unique<runtime::GenerationScheduler>(model_->lm(), o, obs);
   } else {
     runtime::EncoderBatcherOptions o;
@@ -31,6 +35,7 @@ ServedModel::ServedModel(ModelSpec spec, std::unique_ptr<tasks::TaskModel> model
     o.max_delay = std::chrono::microseconds(
         static_cast<int64_t>(scheduling.batch_delay_ms * 1000.0));
     o.queue = queue;
+    o.shared_cpu_compute = on_cpu;
     batcher_ = std::make_unique<runtime::EncoderBatcher>(model_->encoder(), o, obs);
   }
 }
