@@ -59,6 +59,19 @@ TEST(CpuComputeThread, ExceptionsReachTheCallerAndTheThreadGoesOn) {
   EXPECT_TRUE(RunOnCpuComputeThread([] { return absl::OkStatus(); }).ok());
 }
 
+TEST(CpuComputeThread, RunComputeUsesTheSharedThreadOnlyWhenAsked) {
+  const std::thread::id here = std::this_thread::get_id();
+  std::thread::id ran_on;
+  auto record = [&] {
+    ran_on = std::this_thread::get_id();
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(RunCompute(false, record).ok());
+  EXPECT_EQ(ran_on, here);
+  ASSERT_TRUE(RunCompute(true, record).ok());
+  EXPECT_NE(ran_on, here);
+}
+
 int TeamSize() {
   int team = 0;
 #pragma omp parallel

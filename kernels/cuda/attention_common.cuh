@@ -140,6 +140,27 @@ struct KvLayout {
   }
 };
 
+// The arguments every launcher takes from AttentionParams alike: q, out, the K/V source (the
+// paged cache when there are block tables, else contiguous k/v) and its layout, the sequence
+// arrays and the head counts. Args is the launcher's own argument struct.
+template <typename Args>
+void SetSharedArgs(const AttentionParams& p, Args& a) {
+  const bool paged = p.block_tables != nullptr;
+  a.q = p.q;
+  a.out = p.out;
+  a.k = paged ? p.k_cache : p.k;
+  a.v = paged ? p.v_cache : p.v;
+  a.kv.block_tables = p.block_tables;
+  a.kv.max_blocks_per_seq = p.max_blocks_per_seq;
+  a.kv.block_size = p.block_size;
+  a.kv.num_kv_heads = p.num_kv_heads;
+  a.kv.head_dim = p.head_dim;
+  a.cu_seqlens_q = p.cu_seqlens_q;
+  a.context_lens = p.context_lens;
+  a.num_heads = p.num_heads;
+  a.group = p.num_heads / p.num_kv_heads;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Warp reductions over all 32 lanes.
 __device__ __forceinline__ float WarpMax(float v) {

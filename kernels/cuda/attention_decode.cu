@@ -367,21 +367,8 @@ void LaunchDecodeTyped(const DecodeArgs& a, int head_group, dim3 grid, cudaStrea
 
 void LaunchDecode(const AttentionParams& p, const AttentionPlan& plan, void* workspace,
                   cudaStream_t stream) {
-  const bool paged = p.block_tables != nullptr;
   DecodeArgs a;
-  a.q = p.q;
-  a.out = p.out;
-  a.k = paged ? p.k_cache : p.k;
-  a.v = paged ? p.v_cache : p.v;
-  a.kv.block_tables = p.block_tables;
-  a.kv.max_blocks_per_seq = p.max_blocks_per_seq;
-  a.kv.block_size = p.block_size;
-  a.kv.num_kv_heads = p.num_kv_heads;
-  a.kv.head_dim = p.head_dim;
-  a.cu_seqlens_q = p.cu_seqlens_q;
-  a.context_lens = p.context_lens;
-  a.num_heads = p.num_heads;
-  a.group = p.num_heads / p.num_kv_heads;
+  SetSharedArgs(p, a);
   a.head_chunks = plan.decode_head_chunks;
   a.head_dim = p.head_dim;
   a.tpk = plan.decode_keys_per_thread_group;

@@ -332,22 +332,9 @@ void LaunchPrefillTyped(const PrefillArgs& a, int head_dim, dim3 grid, cudaStrea
 
 void LaunchPrefill(const AttentionParams& p, const AttentionPlan& plan, bool skip_single_rows,
                    cudaStream_t stream) {
-  const bool paged = p.block_tables != nullptr;
   PrefillArgs a;
-  a.q = p.q;
-  a.out = p.out;
-  a.k = paged ? p.k_cache : p.k;
-  a.v = paged ? p.v_cache : p.v;
-  a.kv.block_tables = p.block_tables;
-  a.kv.max_blocks_per_seq = p.max_blocks_per_seq;
-  a.kv.block_size = p.block_size;
-  a.kv.num_kv_heads = p.num_kv_heads;
-  a.kv.head_dim = p.head_dim;
-  a.cu_seqlens_q = p.cu_seqlens_q;
-  a.context_lens = p.context_lens;
+  SetSharedArgs(p, a);
   a.num_seqs = p.num_seqs;
-  a.num_heads = p.num_heads;
-  a.group = p.num_heads / p.num_kv_heads;
   a.scale_log2 = p.scale * 1.4426950408889634f;
   a.causal = p.causal;
   a.skip_single_rows = skip_single_rows;

@@ -145,24 +145,11 @@ __global__ void __launch_bounds__(kRefThreads) ReferenceKernel(const RefArgs a) 
 }  // namespace
 
 void LaunchReference(const AttentionParams& p, int total_q, cudaStream_t stream) {
-  const bool paged = p.block_tables != nullptr;
   RefArgs a;
-  a.q = p.q;
-  a.out = p.out;
-  a.k = paged ? p.k_cache : p.k;
-  a.v = paged ? p.v_cache : p.v;
-  a.kv.block_tables = p.block_tables;
-  a.kv.max_blocks_per_seq = p.max_blocks_per_seq;
-  a.kv.block_size = p.block_size;
-  a.kv.num_kv_heads = p.num_kv_heads;
-  a.kv.head_dim = p.head_dim;
-  a.cu_seqlens_q = p.cu_seqlens_q;
-  a.context_lens = p.context_lens;
+  SetSharedArgs(p, a);
   a.probs = p.probs;
   a.probs_offsets = p.probs_offsets;
   a.num_seqs = p.num_seqs;
-  a.num_heads = p.num_heads;
-  a.group = p.num_heads / p.num_kv_heads;
   a.head_dim = p.head_dim;
   a.scale = p.scale;
   a.causal = p.causal;

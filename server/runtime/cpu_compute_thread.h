@@ -21,6 +21,11 @@ namespace infer::runtime {
 // throws is rethrown to the caller. Callers are served in arrival order.
 absl::Status RunOnCpuComputeThread(const std::function<absl::Status()>& fn);
 
+// RunOnCpuComputeThread(fn) when `shared` (the worker's model is on the CPU), else fn() here.
+inline absl::Status RunCompute(bool shared, const std::function<absl::Status()>& fn) {
+  return shared ? RunOnCpuComputeThread(fn) : fn();
+}
+
 // Whether the calling thread is the shared CPU compute thread (for tests).
 bool OnCpuComputeThread();
 

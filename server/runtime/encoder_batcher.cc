@@ -230,10 +230,9 @@ void EncoderBatcher::Loop() {
     absl::Status status;
     // An exception must not escape the thread (std::terminate) nor leave callers waiting forever.
     try {
-      std::function<absl::Status()> work = [&] {
+      status = RunCompute(options_.shared_cpu_compute, [&] {
         return batch.front()->fn ? batch.front()->fn() : RunBatch(batch);
-      };
-      status = options_.shared_cpu_compute ? RunOnCpuComputeThread(work) : work();
+      });
     } catch (const std::exception& e) {
       status = absl::InternalError(absl::StrCat("encoder worker: ", e.what()));
     }

@@ -195,11 +195,11 @@ void GenerationScheduler::RunJob(Job& job) {
     if (job.abandoned) return;
     job.started = true;
   }
-  absl::Status st = RunCompute(job.fn);
+  absl::Status st = RunCompute(options_.shared_cpu_compute, job.fn);
   if (absl::IsResourceExhausted(st) && !running_.empty()) {
     // Running requests hold the blocks the job needs: send them back to the queue and retry.
     while (!running_.empty()) Preempt(running_.back().get());
-    st = RunCompute(job.fn);
+    st = RunCompute(options_.shared_cpu_compute, job.fn);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -207,10 +207,6 @@ void GenerationScheduler::RunJob(Job& job) {
     job.done = true;
   }
   job_done_.notify_all();
-}
-
-absl::Status GenerationScheduler::RunCompute(const std::function<absl::Status()>& fn) {
-  return options_.shared_cpu_compute ? RunOnCpuComputeThread(fn) : fn();
 }
 
 void GenerationScheduler::Finish(Request* r, absl::StatusOr<GenerationResult> outcome) {
@@ -409,7 +405,8 @@ void GenerationScheduler::StepOnce() {
     }
   }
   ComputeOutput& out = step_out_;
-  absl::Status st = RunCompute([&] { return engine_->Compute(items, so, &out); });
+  absl::Status st = RunCompute(options_.shared_cpu_compute,
+                                [&] { return engine_->Compute(items, so, &out); });
   if (!st.ok()) {
     std::vector<Request*> failed;
     for (Planned& p : plan) failed.push_back(p.r);

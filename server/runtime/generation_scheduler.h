@@ -80,8 +80,6 @@ class GenerationScheduler {
 
   void Loop();
   void RunJob(Job& job);
-  // fn on the shared CPU compute thread when options_.shared_cpu_compute, else here.
-  absl::Status RunCompute(const std::function<absl::Status()>& fn);
   void Reap();
   void Admit();
   void StepOnce();
